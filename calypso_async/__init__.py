@@ -1,0 +1,77 @@
+"""calypso_async: an asyncio SDK for the Calypso Payment API 2.0.
+
+Start with :class:`CalypsoClient`; settle interventions with ``InterventionResolver``;
+test against ``calypso_async.testing.FakeCalypso``.
+"""
+
+from ._client import CalypsoClient
+from ._enums import EventLevel, EventType, InterventionType, InvoiceState, InvoiceType, ServiceType
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    CalypsoConnectionError,
+    CalypsoError,
+    CalypsoTimeoutError,
+    ConfigurationError,
+    DecodeError,
+    InvoiceStateError,
+    LifecycleError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    SignatureVerificationError,
+    WaitTimeoutError,
+)
+from ._models import (
+    AccountBalances,
+    Autoconversion,
+    Balance,
+    EventData,
+    Invoice,
+    InvoicePayment,
+    WebhookEvent,
+    WebhookSubscription,
+)
+from ._retry import RetryPolicy
+from ._session import CalypsoSession
+from ._signing import sign, verify_signature
+
+__all__ = [
+    "APIError",
+    "AccountBalances",
+    "AuthenticationError",
+    "Autoconversion",
+    "BadRequestError",
+    "Balance",
+    "CalypsoClient",
+    "CalypsoConnectionError",
+    "CalypsoError",
+    "CalypsoSession",
+    "CalypsoTimeoutError",
+    "ConfigurationError",
+    "DecodeError",
+    "EventData",
+    "EventLevel",
+    "EventType",
+    "InterventionType",
+    "Invoice",
+    "InvoicePayment",
+    "InvoiceState",
+    "InvoiceStateError",
+    "InvoiceType",
+    "LifecycleError",
+    "NotFoundError",
+    "RateLimitError",
+    "RetryPolicy",
+    "ServerError",
+    "ServiceType",
+    "SignatureVerificationError",
+    "WaitTimeoutError",
+    "WebhookEvent",
+    "WebhookSubscription",
+    "sign",
+    "verify_signature",
+]
+
+__version__ = "0.1.0.dev0"

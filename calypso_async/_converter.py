@@ -1,0 +1,173 @@
+"""The one cattrs converter: wire JSON (camelCase) to models (snake_case).
+
+Private by design (never cattrs' global converter). Lenient in production: unknown keys
+are ignored. ``make_converter(strict=True)`` builds its twin that forbids unknown keys,
+which the test suite runs over every fixture so that a field the models forgot fails CI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import attrs
+from cattrs import Converter
+from cattrs.errors import BaseValidationError
+from cattrs.gen import make_dict_structure_fn, override
+
+from ._enums import _TolerantEnum
+from ._errors import DecodeError
+from ._models import (
+    AccountBalances,
+    Autoconversion,
+    Balance,
+    EventData,
+    Invoice,
+    InvoicePayment,
+    WebhookEvent,
+    WebhookSubscription,
+)
+
+__all__ = ["make_converter", "structure"]
+
+T = TypeVar("T")
+
+_MODELS: tuple[type[Any], ...] = (
+    Autoconversion,
+    InvoicePayment,
+    Invoice,
+    WebhookSubscription,
+    Balance,
+    AccountBalances,
+    EventData,
+    WebhookEvent,
+)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _decimal(value: Any, _: type) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+        if result.is_finite():
+            return result
+    raise ValueError(f"{value!r} is not a decimal number")
+
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def _datetime(value: Any, _: type) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a date string")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    # Python 3.11 reads at most microseconds; some servers write nanoseconds.
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
+    parsed = datetime.fromisoformat(text)
+    # Calypso writes UTC without a zone; normalise every date to aware UTC.
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _str(value: Any, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    # Ids have been published as numbers too; keep them as strings.
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"{value!r} is not a string")
+
+
+def _bool(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"{value!r} is not a boolean")
+
+
+def _int(value: Any, _: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"{value!r} is not an integer")
+
+
+def _enum(value: Any, cls: type[_TolerantEnum]) -> _TolerantEnum:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a {cls.__name__} string")
+    return cls(value)
+
+
+def _model_hook(conv: Converter, cls: type[Any], strict: bool) -> Callable[[Any, type], Any]:
+    fields = attrs.fields(cls)
+    overrides: dict[str, Any] = {
+        f.name: override(omit=True) if f.name == "raw" else override(rename=_camel(f.name))
+        for f in fields
+    }
+    base = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=strict, **overrides)
+    if not any(f.name == "raw" for f in fields):
+        return base
+
+    def structure_keeping_raw(data: Any, cl: type) -> Any:
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected a JSON object for {cls.__name__}")
+        obj = base(data, cl)
+        object.__setattr__(obj, "raw", data)  # frozen; set once, before anyone sees it
+        return obj
+
+    return structure_keeping_raw
+
+
+def make_converter(*, strict: bool = False) -> Converter:
+    """Build a converter for the models; ``strict`` forbids unknown keys (tests only)."""
+    conv = Converter(detailed_validation=True)
+    # Simple types first, so the model hooks generated below pick them up.
+    conv.register_structure_hook(Decimal, _decimal)
+    conv.register_structure_hook(datetime, _datetime)
+    conv.register_structure_hook(str, _str)
+    conv.register_structure_hook(bool, _bool)
+    conv.register_structure_hook(int, _int)
+    # Registered by class: dispatch follows the MRO, so this beats the str hook above.
+    conv.register_structure_hook(_TolerantEnum, _enum)
+    for model in _MODELS:
+        conv.register_structure_hook(model, _model_hook(conv, model, strict))
+    return conv
+
+
+_converter = make_converter()
+
+
+def structure(data: Any, cls: type[T], *, path: str | None = None) -> T:
+    """Turn decoded JSON into a model, or raise :class:`DecodeError` saying what is wrong."""
+    if not isinstance(data, Mapping):
+        raise DecodeError(
+            f"expected a JSON object for {cls.__name__}, got {type(data).__name__}", path=path
+        )
+    try:
+        return _converter.structure(data, cls)
+    except (BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        raise DecodeError(
+            f"the {cls.__name__} in the answer is malformed: {_describe(exc)}", path=path
+        ) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseValidationError):
+        notes = []
+        for sub in exc.exceptions:
+            note = "; ".join(getattr(sub, "__notes__", []))
+            notes.append(f"{note}: {sub}" if note else str(sub))
+        return " | ".join(notes) or str(exc)
+    return str(exc)

@@ -1,0 +1,213 @@
+"""The exception tree of calypso_async.
+
+Every error the SDK raises on purpose derives from :class:`CalypsoError`::
+
+    CalypsoError
+    ├── ConfigurationError          bad arguments or settings, raised before any I/O
+    ├── LifecycleError              client used after aclose() or from another event loop
+    ├── SignatureVerificationError  an inbound webhook whose Sign does not match
+    ├── DecodeError                 a body that is not what the API promises
+    ├── CalypsoConnectionError      the request could not be sent or the answer was lost
+    ├── CalypsoTimeoutError         an attempt or the overall deadline ran out
+    │   └── WaitTimeoutError        wait_for() gave up; carries the last invoice seen
+    ├── InvoiceStateError           wait_for() saw a final state it was not waiting for
+    └── APIError                    the server answered with a non-2xx status
+        ├── BadRequestError         400
+        ├── AuthenticationError     401, 403
+        ├── NotFoundError           404
+        ├── RateLimitError          429
+        └── ServerError             5xx
+
+No message ever contains the API secret, a webhook secret or a ``Sign`` value.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._models import Invoice
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CalypsoConnectionError",
+    "CalypsoError",
+    "CalypsoTimeoutError",
+    "ConfigurationError",
+    "DecodeError",
+    "InvoiceStateError",
+    "LifecycleError",
+    "NotFoundError",
+    "RateLimitError",
+    "ServerError",
+    "SignatureVerificationError",
+    "WaitTimeoutError",
+]
+
+
+class CalypsoError(Exception):
+    """Root of every error raised by calypso_async."""
+
+
+class ConfigurationError(CalypsoError, ValueError):
+    """An argument or setting is invalid; raised before any request is sent."""
+
+
+class LifecycleError(CalypsoError, RuntimeError):
+    """The client was used after ``aclose()`` or from an event loop it does not belong to."""
+
+
+class SignatureVerificationError(CalypsoError):
+    """An inbound webhook's ``Sign`` header is missing or does not match its body."""
+
+
+class DecodeError(CalypsoError):
+    """A body is not what the API promises (not JSON, or not the documented shape).
+
+    Attributes:
+        path: The API path that answered, when the body came from a response.
+        status: The HTTP status of that response, when there was one.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.status = status
+
+
+class CalypsoConnectionError(CalypsoError):
+    """The request could not be delivered, or the connection dropped before the answer.
+
+    Attributes:
+        path: The API path that was being called.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class CalypsoTimeoutError(CalypsoError, TimeoutError):
+    """An attempt's timeout or the call's overall deadline ran out.
+
+    Attributes:
+        path: The API path that was being called, if any.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class WaitTimeoutError(CalypsoTimeoutError):
+    """``invoices.wait_for`` ran out of time before the invoice reached a wanted state.
+
+    Attributes:
+        last_invoice: The last invoice read from the server, or ``None`` if no read
+            succeeded.
+    """
+
+    def __init__(self, message: str, *, last_invoice: Invoice | None, path: str | None = None):
+        super().__init__(message, path=path)
+        self.last_invoice = last_invoice
+
+
+class InvoiceStateError(CalypsoError):
+    """``invoices.wait_for`` saw a final state that is not among the wanted ones.
+
+    Attributes:
+        invoice: The invoice in that final state.
+    """
+
+    def __init__(self, message: str, *, invoice: Invoice):
+        super().__init__(message)
+        self.invoice = invoice
+
+
+class APIError(CalypsoError):
+    """The server answered with a non-2xx status.
+
+    Attributes:
+        status: The HTTP status code.
+        error_code: Calypso's ``errorCode``, or ``None`` when the body had none.
+        trace_id: Calypso's ``traceId``: quote it to Calypso support.
+        message: Calypso's ``message``, or a description of the body when it had none.
+        path: The API path that was called.
+        retry_after: Seconds the server asked to wait (``Retry-After``), if it said.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        message: str,
+        path: str,
+        error_code: str | None = None,
+        trace_id: str | None = None,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ):
+        self.status = status
+        self.error_code = error_code
+        self.trace_id = trace_id
+        self.message = message
+        self.path = path
+        self.retry_after = retry_after
+        parts = [f"{path} answered {status}"]
+        if error_code:
+            parts.append(f"[{error_code}]")
+        parts.append(f": {message}")
+        text = " ".join(parts[:-1]) + parts[-1]
+        if trace_id:
+            text += f" (traceId {trace_id})"
+        if hint:
+            text += f"; {hint}"
+        super().__init__(text)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only __init__ needs help to survive pickling (multiprocessing workers).
+        return (_rebuild_api_error, (type(self), self.__dict__.copy(), self.args))
+
+
+def _rebuild_api_error(cls: type[APIError], state: dict[str, Any], args: tuple[Any, ...]) -> Any:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    error.args = args
+    return error
+
+
+class BadRequestError(APIError):
+    """400: the server refused the request as invalid."""
+
+
+class AuthenticationError(APIError):
+    """401 or 403: the key, the signature, the account or the timestamp was refused."""
+
+
+class NotFoundError(APIError):
+    """404: no such object (or path)."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; retried automatically where that is safe."""
+
+
+class ServerError(APIError):
+    """5xx: the server or a proxy in front of it failed."""
+
+
+def error_class_for_status(status: int) -> type[APIError]:
+    """Return the :class:`APIError` subclass that stands for an HTTP status."""
+    if status == 400:
+        return BadRequestError
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 404:
+        return NotFoundError
+    if status == 429:
+        return RateLimitError
+    if status >= 500:
+        return ServerError
+    return APIError

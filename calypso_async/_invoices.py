@@ -1,0 +1,285 @@
+"""``client.invoices``: keyword arguments in, :class:`Invoice` out.
+
+Resources validate arguments, build payload dicts (wire names) and structure the answers;
+they never build envelopes, sign or retry: the session does that.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from . import _validation as check
+from ._converter import structure
+from ._enums import InvoiceState
+from ._errors import (
+    CalypsoConnectionError,
+    CalypsoTimeoutError,
+    ConfigurationError,
+    InvoiceStateError,
+    RateLimitError,
+    ServerError,
+    WaitTimeoutError,
+)
+from ._models import Invoice
+
+if TYPE_CHECKING:
+    from ._session import CalypsoSession
+
+__all__ = ["FINAL_STATES", "Invoices"]
+
+logger = logging.getLogger("calypso_async")
+
+FINAL_STATES = frozenset({InvoiceState.COMPLETED, InvoiceState.ARCHIVED, InvoiceState.DECLINED})
+"""States an invoice never leaves."""
+
+_TRANSIENT = (CalypsoConnectionError, CalypsoTimeoutError, RateLimitError, ServerError)
+
+
+def _compact(payload: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in payload.items() if value is not None}
+
+
+class Invoices:
+    """Invoice operations, reached as ``client.invoices``."""
+
+    def __init__(self, session: CalypsoSession) -> None:
+        self._session = session
+
+    async def _invoice(self, path: str, payload: dict[str, Any], *, retry: bool) -> Invoice:
+        data = await self._session.call(path, payload, retry=retry)
+        return structure(data, Invoice, path=path)
+
+    async def _create(self, path: str, payload: dict[str, Any]) -> Invoice:
+        # One key per logical create, made before the first attempt and reused by every
+        # retry, so the server can never create the invoice twice.
+        if payload.get("idempotencyKey") is None:
+            payload["idempotencyKey"] = str(uuid.uuid4())
+        return await self._invoice(path, _compact(payload), retry=True)
+
+    async def get(self, id: str | None = None, *, idempotency_key: str | None = None) -> Invoice:
+        """Read one invoice by its id or by the idempotency key it was created with.
+
+        Args:
+            id: The invoice id. Give exactly one of ``id`` and ``idempotency_key``.
+            idempotency_key: The key passed (or generated) when it was created.
+
+        Raises:
+            ConfigurationError: Neither or both were given, or one is malformed.
+            NotFoundError: No such invoice.
+        """
+        if (id is None) == (idempotency_key is None):
+            raise ConfigurationError("give exactly one of id and idempotency_key")
+        if id is not None:
+            payload = {"id": check.identifier("id", id)}
+        else:
+            payload = {"idempotencyKey": check.identifier("idempotency_key", idempotency_key)}
+        return await self._invoice("/api/v1/invoice", payload, retry=True)
+
+    async def create_single(
+        self,
+        *,
+        amount: Decimal | int | str,
+        currency: str,
+        description: str,
+        idempotency_key: str | None = None,
+        external_id: str | None = None,
+        expiration: datetime | None = None,
+        return_url: str | None = None,
+        logo_url: str | None = None,
+        support_url: str | None = None,
+        fiat_available: bool | None = None,
+    ) -> Invoice:
+        """Create a single invoice for a crypto ``amount``.
+
+        A ``float`` amount is converted through ``str()``; pass ``Decimal`` to be exact.
+        Without ``idempotency_key`` a UUID4 is generated; it is on the returned invoice.
+        """
+        return await self._create(
+            "/api/v1/invoice/single/create",
+            {
+                "amount": check.amount("amount", amount),
+                "currency": check.identifier("currency", currency),
+                "description": check.text("description", description),
+                "idempotencyKey": check.optional_identifier("idempotency_key", idempotency_key),
+                "externalId": check.optional_text("external_id", external_id),
+                "expiration": check.optional_timestamp("expiration", expiration),
+                "returnUrl": check.optional_url("return_url", return_url),
+                "logoUrl": check.optional_url("logo_url", logo_url),
+                "supportUrl": check.optional_url("support_url", support_url),
+                "fiatAvailable": check.optional_bool("fiat_available", fiat_available),
+            },
+        )
+
+    async def create_fiat(
+        self,
+        *,
+        fiat_amount: Decimal | int | str,
+        fiat_currency: str,
+        currency: str,
+        description: str,
+        idempotency_key: str | None = None,
+        external_id: str | None = None,
+    ) -> Invoice:
+        """Create a single invoice priced in fiat; Calypso recomputes the crypto amount."""
+        return await self._create(
+            "/api/v1/invoice/single-fiat/create",
+            {
+                "fiatAmount": check.amount("fiat_amount", fiat_amount),
+                "fiatCurrency": check.identifier("fiat_currency", fiat_currency),
+                "currency": check.identifier("currency", currency),
+                "description": check.text("description", description),
+                "idempotencyKey": check.optional_identifier("idempotency_key", idempotency_key),
+                "externalId": check.optional_text("external_id", external_id),
+            },
+        )
+
+    async def create_unlimited(
+        self,
+        *,
+        currency: str,
+        description: str,
+        idempotency_key: str | None = None,
+        external_id: str | None = None,
+        return_url: str | None = None,
+        logo_url: str | None = None,
+        support_url: str | None = None,
+        fiat_available: bool | None = None,
+    ) -> Invoice:
+        """Create an unlimited invoice: any number of payments of any amount."""
+        return await self._create(
+            "/api/v1/invoice/unlimited/create",
+            {
+                "currency": check.identifier("currency", currency),
+                "description": check.text("description", description),
+                "idempotencyKey": check.optional_identifier("idempotency_key", idempotency_key),
+                "externalId": check.optional_text("external_id", external_id),
+                "returnUrl": check.optional_url("return_url", return_url),
+                "logoUrl": check.optional_url("logo_url", logo_url),
+                "supportUrl": check.optional_url("support_url", support_url),
+                "fiatAvailable": check.optional_bool("fiat_available", fiat_available),
+            },
+        )
+
+    async def create_bound(
+        self,
+        *,
+        lower_bound: Decimal | int | str,
+        currency: str,
+        description: str,
+        idempotency_key: str | None = None,
+        external_id: str | None = None,
+        fiat_available: bool | None = None,
+        return_url: str | None = None,
+    ) -> Invoice:
+        """Create a bound invoice: payments of at least ``lower_bound``."""
+        return await self._create(
+            "/api/v1/invoice/bound/create",
+            {
+                "lowerBound": check.amount("lower_bound", lower_bound),
+                "currency": check.identifier("currency", currency),
+                "description": check.text("description", description),
+                "idempotencyKey": check.optional_identifier("idempotency_key", idempotency_key),
+                "externalId": check.optional_text("external_id", external_id),
+                "fiatAvailable": check.optional_bool("fiat_available", fiat_available),
+                "returnUrl": check.optional_url("return_url", return_url),
+            },
+        )
+
+    async def return_to_paid(self, id: str) -> Invoice:
+        """Accept the money of an invoice in ``PENDING_INTERVENTION``: it goes to ``PAID``.
+
+        Never retried once the request may have reached the server: after a
+        :class:`CalypsoConnectionError` or :class:`CalypsoTimeoutError`, re-read the invoice
+        to learn whether it took effect (``InterventionResolver`` does).
+        """
+        payload = {"id": check.identifier("id", id)}
+        return await self._invoice("/api/v1/invoice/return-to-paid", payload, retry=False)
+
+    async def close_intervention(self, id: str) -> Invoice:
+        """Mark the intervention of a ``COMPLETED`` invoice resolved.
+
+        Not retried once the request may have reached the server (see
+        :meth:`return_to_paid`).
+        """
+        payload = {"id": check.identifier("id", id)}
+        return await self._invoice("/api/v1/invoice/close-intervention", payload, retry=False)
+
+    async def wait_for(
+        self,
+        id: str,
+        states: InvoiceState | Iterable[InvoiceState],
+        *,
+        timeout: float = 60.0,
+        interval: float = 1.0,
+        max_interval: float = 10.0,
+    ) -> Invoice:
+        """Poll an invoice until it reaches one of ``states``.
+
+        Polls start ``interval`` seconds apart and back off by half each time up to
+        ``max_interval`` (with a little jitter, so many waiters do not poll in step).
+        A transient failure (connection, timeout, 429, 5xx) is logged and polled
+        through while time remains.
+
+        Args:
+            id: The invoice id.
+            states: One state or several; the wait ends at the first one reached.
+            timeout: Seconds to wait in all.
+            interval: Seconds before the second poll.
+            max_interval: The longest pause between two polls.
+
+        Returns:
+            The invoice, in one of ``states``.
+
+        Raises:
+            WaitTimeoutError: Time ran out; ``last_invoice`` is the last one read.
+            InvoiceStateError: The invoice reached a final state not in ``states``.
+        """
+        wanted = frozenset([states] if isinstance(states, InvoiceState) else states)
+        if not wanted or not all(isinstance(s, InvoiceState) for s in wanted):
+            raise ConfigurationError("states must be one or more InvoiceState members")
+        check.identifier("id", id)
+        for name, value in (("timeout", timeout), ("interval", interval)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigurationError(f"{name} must be a positive number of seconds")
+        clock, sleep = self._session.clock, self._session.sleep
+        give_up_at = clock() + timeout
+        delay = float(interval)
+        last: Invoice | None = None
+        last_error: Exception | None = None
+        while True:
+            try:
+                last = await self.get(id)
+                last_error = None
+            except _TRANSIENT as exc:
+                last_error = exc
+                logger.warning(
+                    "wait_for %s: poll failed (%s), polling on",
+                    id,
+                    type(exc).__name__,
+                    extra={"calypso_invoice_id": id},
+                )
+            if last is not None and last_error is None:
+                if last.state in wanted:
+                    return last
+                if last.state in FINAL_STATES:
+                    raise InvoiceStateError(
+                        f"invoice {id} reached {last.state} while waiting for "
+                        f"{', '.join(sorted(wanted))}",
+                        invoice=last,
+                    )
+            remaining = give_up_at - clock()
+            if remaining <= 0:
+                seen = f"last seen in state {last.state}" if last else "never read"
+                raise WaitTimeoutError(
+                    f"invoice {id} did not reach {', '.join(sorted(wanted))} within "
+                    f"{timeout:g} s ({seen})",
+                    last_invoice=last,
+                    path="/api/v1/invoice",
+                ) from last_error
+            await sleep(min(delay * (0.9 + 0.2 * self._session.random()), remaining))
+            delay = min(delay * 1.5, max_interval)

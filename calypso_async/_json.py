@@ -1,0 +1,78 @@
+"""JSON as money needs it: ``Decimal`` in, ``Decimal`` out, never a binary float.
+
+The standard encoder cannot write a ``Decimal`` as a JSON number, so requests are
+written by a small encoder of our own (payloads are small and flat); responses are read
+by the standard decoder with ``parse_float=Decimal``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import partial
+from json.encoder import encode_basestring_ascii
+from typing import Any
+
+__all__ = ["dumps", "format_decimal", "loads"]
+
+loads = partial(json.loads, parse_float=Decimal)
+"""Parse JSON text or bytes, reading every non-integer number as a ``Decimal``."""
+
+
+def format_decimal(value: Decimal) -> str:
+    """Write a finite ``Decimal`` in plain notation with every digit it carries."""
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a finite amount")
+    return format(value, "f")
+
+
+def _encode(value: Any, out: list[str]) -> None:
+    # Order matters: bool is an int, and str is checked first because it is the commonest.
+    if isinstance(value, str):
+        out.append(encode_basestring_ascii(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, Decimal):
+        out.append(format_decimal(value))
+    elif isinstance(value, Mapping):
+        out.append("{")
+        first = True
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"JSON object keys must be str, not {type(key).__name__}")
+            if not first:
+                out.append(",")
+            first = False
+            out.append(encode_basestring_ascii(key))
+            out.append(":")
+            _encode(item, out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    elif isinstance(value, float):
+        raise TypeError("refusing to write a float: pass money as Decimal or str")
+    else:
+        raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def dumps(value: Any) -> bytes:
+    """Serialise ``value`` as compact JSON bytes (no spaces, ASCII-only).
+
+    ``Decimal`` values are written as JSON numbers in plain notation with every digit;
+    a ``float`` is refused so that no amount ever passes through binary.
+    """
+    out: list[str] = []
+    _encode(value, out)
+    return "".join(out).encode("ascii")

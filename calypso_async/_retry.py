@@ -1,0 +1,76 @@
+"""When to retry and how long to wait: pure functions the session layer calls.
+
+Retries use full-jitter exponential backoff (a random delay between zero and a capped
+exponential), and honour ``Retry-After`` when the server sends it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+
+import attrs
+
+__all__ = ["RETRYABLE_STATUSES", "RetryPolicy", "parse_retry_after"]
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+"""Statuses that say "not now" rather than "no": safe to retry for a retryable call."""
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How many times to retry and how long to wait between attempts.
+
+    Attributes:
+        max_retries: Retries after the first attempt (``2`` means three attempts; ``0``
+            disables retrying).
+        backoff_base: Seconds; the jitter window of the first retry.
+        backoff_cap: Seconds; no backoff window grows beyond this.
+        retry_after_cap: Seconds; a ``Retry-After`` longer than this is shortened to it.
+    """
+
+    max_retries: int = 2
+    backoff_base: float = 0.25
+    backoff_cap: float = 4.0
+    retry_after_cap: float = 20.0
+
+    def backoff(self, retry_number: int, rand: Callable[[], float] = random.random) -> float:
+        """Return the full-jitter delay before retry ``retry_number`` (counted from 1)."""
+        window = min(self.backoff_cap, self.backoff_base * 2.0 ** (retry_number - 1))
+        return window * rand()
+
+    def delay(
+        self,
+        retry_number: int,
+        retry_after: float | None,
+        rand: Callable[[], float] = random.random,
+    ) -> float:
+        """Return how long to wait: the server's ``Retry-After`` (capped) or the backoff."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.retry_after_cap)
+        return self.backoff(retry_number, rand)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Read a ``Retry-After`` header as seconds from ``now`` (a Unix time).
+
+    Args:
+        value: The header: delay-seconds (``"3"``) or an HTTP date.
+        now: The current Unix time, to turn a date into a delay.
+
+    Returns:
+        Seconds to wait (never negative), or ``None`` for a missing or unreadable header.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(when.timestamp() - now, 0.0)

@@ -1,0 +1,450 @@
+"""The session layer: envelope, serialise once, sign those bytes, POST, decode, retry.
+
+This is the only module that talks to aiohttp's client. Everything above it deals in
+payload dicts and JSON values; everything below it is pure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, Self
+
+import aiohttp
+from yarl import URL
+
+from . import _json
+from ._clock import ServerClock
+from ._config import DEFAULT_BASE_URL, check_base_url, check_credential, check_seconds
+from ._errors import (
+    APIError,
+    CalypsoConnectionError,
+    CalypsoError,
+    CalypsoTimeoutError,
+    ConfigurationError,
+    DecodeError,
+    LifecycleError,
+    error_class_for_status,
+)
+from ._retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from ._signing import Signer
+
+__all__ = ["CalypsoSession"]
+
+logger = logging.getLogger("calypso_async")
+
+Sleep = Callable[[float], Awaitable[None]]
+Method = Literal["POST", "DELETE"]
+
+# Paths that only read: safe to retry however often. Creates are retryable when they
+# carry an idempotency key; everything else (return-to-paid, close-intervention, unknown
+# writes) is retried only when the request provably never left this process.
+_READ_PATHS = frozenset(
+    {
+        "/api/v1/invoice",
+        "/api/v1/subscription/webhook",
+        "/api/v1/account",
+        "/api/v1/payout",
+        "/api/v1/exchange/pairs",
+        "/api/v1/exchange/pre-calculate",
+        "/api/v1/exchange/average-rate",
+        "/api/v1/exchange/get",
+    }
+)
+
+_CLOCK_HINT = (
+    "check the system clock: the server rejected the request timestamp "
+    "(it accepts 3 minutes either way of its own time)"
+)
+
+
+def _default_retryable(path: str, method: str, payload: Mapping[str, Any] | None) -> bool:
+    if method == "DELETE" or path in _READ_PATHS:
+        return True
+    return path.endswith("/create") and bool(payload and payload.get("idempotencyKey"))
+
+
+def _is_timestamp_rejection(status: int, error_code: str | None, message: str) -> bool:
+    # The errorCode catalogue is unpublished, so the words are all there is to go on.
+    return status in (400, 401, 403) and "timestamp" in f"{error_code or ''} {message}".lower()
+
+
+class CalypsoSession:
+    """Signed calls to the Calypso API over one aiohttp connection pool.
+
+    Every call is wrapped in the envelope ``{timestamp, account, payload}``, serialised
+    once, signed over those exact bytes and sent with ``Key``/``Sign`` headers. Failures
+    become typed errors; retryable ones are retried with a fresh timestamp and signature.
+
+    Usually reached as ``client.session``; usable on its own::
+
+        async with CalypsoSession(api_key=..., secret_key=..., account=...) as session:
+            invoice_json = await session.call("/api/v1/invoice", {"id": invoice_id})
+
+    Args:
+        api_key: The public API key, sent as the ``Key`` header.
+        secret_key: The API secret; signs requests and is never sent, logged or shown.
+        account: The merchant account id placed in every envelope.
+        base_url: ``https://...``; plain ``http`` only for a loopback address.
+        session: An ``aiohttp.ClientSession`` to borrow (never closed by us). Without
+            one, a session is created lazily inside the running loop and closed by
+            :meth:`aclose`.
+        timeout: Seconds one attempt may take, from sending to the last body byte.
+        deadline: Seconds a whole call may take, retries and waits included.
+        max_retries: Retries after the first attempt (``0`` disables retrying).
+        retry_policy: Backoff settings; overrides ``max_retries`` when given.
+        sync_clock: Learn the server's clock from its ``Date`` header and correct
+            request timestamps by the offset when it exceeds a couple of seconds.
+        connection_limit: Connections kept open at most by an owned session.
+        sleep: Awaited for every backoff; tests inject one that does not wait.
+        clock: Monotonic seconds, for deadlines.
+        wall_clock: Unix seconds, for request timestamps.
+        rand: Uniform numbers in [0, 1) for jitter; tests inject a fixed one.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        secret_key: str,
+        account: str,
+        base_url: str = DEFAULT_BASE_URL,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 30.0,
+        deadline: float = 60.0,
+        max_retries: int = 2,
+        retry_policy: RetryPolicy | None = None,
+        sync_clock: bool = True,
+        connection_limit: int = 100,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._api_key = check_credential("api_key", api_key)
+        self._signer = Signer(check_credential("secret_key", secret_key))
+        self._account = check_credential("account", account)
+        self._base_url = check_base_url(base_url)
+        self._timeout = check_seconds("timeout", timeout)
+        self._deadline = check_seconds("deadline", deadline)
+        if retry_policy is None:
+            if isinstance(max_retries, bool) or not isinstance(max_retries, int):
+                raise ConfigurationError("max_retries must be an integer")
+            if max_retries < 0:
+                raise ConfigurationError("max_retries must be 0 or more")
+            retry_policy = RetryPolicy(max_retries=max_retries)
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError("session must be an aiohttp.ClientSession")
+        if connection_limit < 1:
+            raise ConfigurationError("connection_limit must be at least 1")
+        self._retry = retry_policy
+        self._http = session
+        self._owns_http = session is None
+        self._connection_limit = connection_limit
+        self._sleep = sleep
+        self._clock = clock
+        self._server_clock = ServerClock(wall_clock=wall_clock, clock=clock, enabled=sync_clock)
+        self._rand = rand
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._urls: dict[str, URL] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"CalypsoSession(base_url={self._base_url!r}, account={self._account!r}, "
+            "api_key=***, secret_key=***)"
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The API root every path is appended to."""
+        return self._base_url
+
+    @property
+    def account(self) -> str:
+        """The merchant account id sent in every envelope."""
+        return self._account
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry settings in force."""
+        return self._retry
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds added to the local clock for request timestamps (0 unless skewed)."""
+        return self._server_clock.offset
+
+    @property
+    def sleep(self) -> Sleep:
+        """The sleep this session was given: every wait above it goes through this."""
+        return self._sleep
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The monotonic clock this session was given, for deadlines."""
+        return self._clock
+
+    def random(self) -> float:
+        """A uniform number in [0, 1) for jitter (seedable in tests via ``rand``)."""
+        return self._rand()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._closed
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the aiohttp session if this object created it; idempotent."""
+        self._closed = True
+        http, self._http = self._http, None
+        if http is not None and self._owns_http and not http.closed:
+            await http.close()
+
+    def _http_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise LifecycleError("this Calypso client is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise LifecycleError(
+                "this Calypso client belongs to another event loop; create one client per loop"
+            )
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        elif self._http.closed:
+            raise LifecycleError("the aiohttp.ClientSession this client borrows is closed")
+        return self._http
+
+    def _url(self, path: str) -> URL:
+        url = self._urls.get(path)
+        if url is None:
+            if not path.startswith("/"):
+                raise ConfigurationError(f"path must start with '/': {path!r}")
+            url = self._urls[path] = URL(self._base_url + path)
+        return url
+
+    def envelope(self, payload: Mapping[str, Any] | None) -> bytes:
+        """Serialise a request body for now: ``{timestamp, account[, payload]}``."""
+        body: dict[str, Any] = {
+            "timestamp": self._server_clock.timestamp_ms(),
+            "account": self._account,
+        }
+        if payload is not None:
+            body["payload"] = payload
+        return _json.dumps(body)
+
+    async def call(
+        self,
+        path: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        method: Method = "POST",
+        retry: bool | None = None,
+    ) -> Any:
+        """Send one signed call and return the decoded JSON answer.
+
+        Args:
+            path: The API path, such as ``"/api/v1/invoice"``.
+            payload: The operation's payload; ``None`` for operations that send none.
+            method: ``"POST"``, or ``"DELETE"`` for deleting a webhook subscription.
+            retry: Whether the call may be repeated after it may have reached the server.
+                ``None`` decides from the path: reads and deletes yes, creates carrying
+                an ``idempotencyKey`` yes, anything else no.
+
+        Returns:
+            The JSON answer with every non-integer number as ``Decimal``, or ``None`` for
+            an empty 2xx body.
+
+        Raises:
+            APIError: A non-2xx answer (its subclass tells the status family).
+            CalypsoConnectionError: The request could not be sent or its answer was lost.
+            CalypsoTimeoutError: An attempt or the overall deadline ran out.
+            DecodeError: A 2xx answer that is not JSON.
+            ConfigurationError: A payload that cannot be written as JSON.
+            LifecycleError: The client is closed or belongs to another loop.
+        """
+        if payload is not None and not isinstance(payload, Mapping):
+            raise ConfigurationError("payload must be a mapping or None")
+        if method not in ("POST", "DELETE"):
+            raise ConfigurationError(f"method must be 'POST' or 'DELETE', not {method!r}")
+        http = self._http_session()
+        url = self._url(path)
+        if retry is None:
+            retry = _default_retryable(path, method, payload)
+        started = self._clock()
+        deadline_at = started + self._deadline
+        retried_clock = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                body = self.envelope(payload)
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(f"payload for {path} cannot be sent: {exc}") from exc
+            headers = {
+                "Key": self._api_key,
+                "Sign": self._signer.sign(body),
+                "Content-Type": "application/json",
+            }
+            remaining = deadline_at - self._clock()
+            clock_generation = self._server_clock.generation
+            try:
+                if remaining <= 0:
+                    raise CalypsoTimeoutError(
+                        f"{path}: the {self._deadline:g} s deadline ran out", path=path
+                    )
+                return await self._attempt(
+                    http, method, url, path, body, headers, min(self._timeout, remaining)
+                )
+            except _Retryable as wrapped:
+                error, safe_anyway = wrapped.error, wrapped.safe_anyway
+            except APIError as error_:
+                # A rejected timestamp was not acted on: one immediate retry is safe once
+                # the server's Date header has taught us its clock.
+                if (
+                    not retried_clock
+                    and self._server_clock.generation != clock_generation
+                    and _is_timestamp_rejection(error_.status, error_.error_code, error_.message)
+                ):
+                    retried_clock = True
+                    attempt -= 1
+                    continue
+                raise
+            if not (retry or safe_anyway) or attempt > self._retry.max_retries:
+                raise error
+            delay = self._retry.delay(attempt, getattr(error, "retry_after", None), self._rand)
+            if self._clock() + delay >= deadline_at:
+                raise error
+            if logger.isEnabledFor(logging.WARNING):
+                logger.warning(
+                    "retrying %s %s in %.2f s (attempt %d failed: %s)",
+                    method,
+                    path,
+                    delay,
+                    attempt,
+                    type(error).__name__,
+                    extra={"calypso_path": path, "calypso_attempt": attempt},
+                )
+            await self._sleep(delay)
+
+    async def _attempt(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> Any:
+        began = self._clock()
+        try:
+            async with asyncio.timeout(timeout):
+                async with http.request(method, url, data=body, headers=headers) as response:
+                    raw = await response.read()
+                    status = response.status
+                    response_headers = response.headers
+        except TimeoutError as exc:
+            raise _Retryable(
+                CalypsoTimeoutError(f"{path}: no answer within {timeout:g} s", path=path), exc
+            ) from None
+        except aiohttp.ClientSSLError as exc:
+            raise CalypsoConnectionError(f"{path}: TLS failed: {exc}", path=path) from exc
+        except aiohttp.ClientConnectorError as exc:
+            # The connection was never made, so the request never left: always safe.
+            raise _Retryable(
+                CalypsoConnectionError(f"{path}: cannot connect: {exc}", path=path),
+                exc,
+                safe_anyway=True,
+            ) from None
+        except aiohttp.ClientError as exc:
+            lost = CalypsoConnectionError(
+                f"{path}: connection lost before the answer ({type(exc).__name__})", path=path
+            )
+            raise _Retryable(lost, exc) from None
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d in %.1f ms",
+                method,
+                path,
+                status,
+                (self._clock() - began) * 1000,
+                extra={"calypso_path": path, "calypso_status": status},
+            )
+        self._server_clock.observe(response_headers.get("Date"), force=status >= 400)
+        if 200 <= status < 300:
+            if not raw.strip():
+                return None
+            try:
+                return _json.loads(raw)
+            except ValueError as exc:
+                raise DecodeError(
+                    f"{path} answered {status} with a body that is not JSON",
+                    path=path,
+                    status=status,
+                ) from exc
+        error = self._api_error(path, status, raw, response_headers)
+        if status in RETRYABLE_STATUSES:
+            raise _Retryable(error, None)
+        raise error
+
+    def _api_error(
+        self, path: str, status: int, raw: bytes, headers: Mapping[str, str]
+    ) -> APIError:
+        error_code = trace_id = None
+        message = ""
+        try:
+            data = _json.loads(raw) if raw.strip() else None
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            error_code = _str_or_none(data.get("errorCode"))
+            trace_id = _str_or_none(data.get("traceId"))
+            message = _str_or_none(data.get("message")) or ""
+        if not message:
+            message = (
+                "no error details in the body"
+                if not raw.strip()
+                else ("the error body is not a Calypso error object")
+            )
+        return error_class_for_status(status)(
+            status=status,
+            message=message,
+            path=path,
+            error_code=error_code,
+            trace_id=trace_id,
+            retry_after=parse_retry_after(headers.get("Retry-After"), time.time()),
+            hint=_CLOCK_HINT if _is_timestamp_rejection(status, error_code, message) else None,
+        )
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+class _Retryable(Exception):
+    """Carries an error the retry loop may retry; ``safe_anyway`` when nothing was sent."""
+
+    def __init__(
+        self, error: CalypsoError, cause: BaseException | None, *, safe_anyway: bool = False
+    ):
+        super().__init__(error)
+        error.__cause__ = cause
+        self.error = error
+        self.safe_anyway = safe_anyway
