@@ -23,6 +23,7 @@ from ._errors import (
     SignatureVerificationError,
     WaitTimeoutError,
 )
+from ._inbound import parse_event
 from ._models import (
     AccountBalances,
     Autoconversion,
@@ -33,9 +34,18 @@ from ._models import (
     WebhookEvent,
     WebhookSubscription,
 )
+from ._resolver import (
+    Decision,
+    InterventionResolver,
+    Outcome,
+    Policy,
+    Resolution,
+    default_policy,
+)
 from ._retry import RetryPolicy
 from ._session import CalypsoSession
 from ._signing import sign, verify_signature
+from ._webhook_handler import WebhookHandler, webhook_handler
 
 __all__ = [
     "APIError",
@@ -50,10 +60,12 @@ __all__ = [
     "CalypsoSession",
     "CalypsoTimeoutError",
     "ConfigurationError",
+    "Decision",
     "DecodeError",
     "EventData",
     "EventLevel",
     "EventType",
+    "InterventionResolver",
     "InterventionType",
     "Invoice",
     "InvoicePayment",
@@ -62,16 +74,23 @@ __all__ = [
     "InvoiceType",
     "LifecycleError",
     "NotFoundError",
+    "Outcome",
+    "Policy",
     "RateLimitError",
+    "Resolution",
     "RetryPolicy",
     "ServerError",
     "ServiceType",
     "SignatureVerificationError",
     "WaitTimeoutError",
     "WebhookEvent",
+    "WebhookHandler",
     "WebhookSubscription",
+    "default_policy",
+    "parse_event",
     "sign",
     "verify_signature",
+    "webhook_handler",
 ]
 
 __version__ = "0.1.0.dev0"

@@ -1,0 +1,94 @@
+"""Inbound webhooks: verify ``Sign`` over the raw bytes, then parse into a ``WebhookEvent``.
+
+Pure and synchronous, so every web framework can call it; the aiohttp adapter in
+``_webhook_handler`` is a thin shell around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from . import _json
+from ._converter import structure
+from ._errors import ConfigurationError, DecodeError, SignatureVerificationError
+from ._models import WebhookEvent
+from ._signing import verify_signature
+
+__all__ = ["parse_event"]
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    # A plain dict is case-sensitive; HTTP header names are not.
+    lowered = name.lower()
+    for key, candidate in headers.items():
+        if key.lower() == lowered:
+            return candidate
+    return None
+
+
+def parse_event(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret_key: str,
+    *,
+    max_age: timedelta | None = None,
+    now: datetime | None = None,
+) -> WebhookEvent:
+    """Verify a webhook delivery and parse it.
+
+    Args:
+        body: The request body exactly as received. Never a parsed or re-serialised
+            object: the signature covers the bytes.
+        headers: The request headers (any mapping; names are matched case-insensitively).
+        secret_key: The ``secretKey`` of the webhook subscription (not the API secret).
+        max_age: When given, refuse events whose ``createdDate`` is older than this.
+            Off by default: Calypso retries a failed delivery for about 34 hours.
+        now: The current time for ``max_age`` (UTC now by default).
+
+    Returns:
+        The verified event. Unknown event types and fields are kept, not refused.
+
+    Raises:
+        SignatureVerificationError: ``Sign`` is missing or wrong, or the event is older
+            than ``max_age``.
+        DecodeError: The body is verified but is not a Calypso event.
+        ConfigurationError: ``body`` is not bytes, or ``secret_key`` is empty.
+    """
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise ConfigurationError(
+            "parse_event needs the raw request body as bytes, not a parsed or decoded object"
+        )
+    if not isinstance(secret_key, str) or not secret_key:
+        raise ConfigurationError("secret_key must be the subscription's non-empty secretKey")
+    raw = bytes(body)
+    signature = _header(headers, "Sign")
+    if not signature:
+        raise SignatureVerificationError("the webhook has no Sign header")
+    if not verify_signature(raw, signature, secret_key):
+        raise SignatureVerificationError("the webhook's Sign does not match its body")
+    try:
+        data = _json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DecodeError("the webhook body is not JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("eventType"), str):
+        raise DecodeError("the webhook body is not a Calypso event (no eventType)")
+    if not isinstance(data.get("data", {}), dict):
+        raise DecodeError("the webhook event's data is not an object")
+    event = structure(data, WebhookEvent)
+    if max_age is not None:
+        _check_fresh(event, max_age, now)
+    return event
+
+
+def _check_fresh(event: WebhookEvent, max_age: timedelta, now: datetime | None) -> None:
+    if event.created_date is None:
+        raise SignatureVerificationError("the webhook has no createdDate to check its age")
+    age = (now or datetime.now(UTC)) - event.created_date
+    if age > max_age:
+        raise SignatureVerificationError(
+            f"the webhook is older than the accepted {max_age.total_seconds():g} s"
+        )

@@ -1,0 +1,181 @@
+"""An aiohttp.web handler for Calypso webhooks: a thin shell around ``parse_event``.
+
+It answers 2xx only once the event is accepted (handed to the callback, which returned,
+or queued on the resolver), so Calypso delivers again whenever accepting failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ._enums import EventType
+from ._errors import ConfigurationError, DecodeError, LifecycleError, SignatureVerificationError
+from ._inbound import parse_event
+from ._models import WebhookEvent
+
+if TYPE_CHECKING:
+    from ._resolver import InterventionResolver
+
+__all__ = ["WebhookHandler", "webhook_handler"]
+
+logger = logging.getLogger("calypso_async.webhooks")
+
+EventCallback = Callable[[WebhookEvent], "Awaitable[object] | object"]
+
+
+class WebhookHandler:
+    """Receives Calypso webhook deliveries in an aiohttp.web application.
+
+    Build it with :func:`webhook_handler`. Answers: 200 once accepted (or a replay of an
+    event already accepted); 401 with no detail for a missing or wrong signature; 400 for
+    a verified body that is not an event; 413 beyond ``max_body_size``; 500 when the
+    callback raised and 503 when the resolver cannot take more (Calypso retries both).
+    """
+
+    def __init__(
+        self,
+        secret_keys: Sequence[str],
+        *,
+        on_event: EventCallback | None,
+        resolver: InterventionResolver | None,
+        max_body_size: int,
+        max_age: timedelta | None,
+        replay_cache_size: int,
+    ) -> None:
+        self._secret_keys = tuple(secret_keys)
+        self._on_event = on_event
+        self._resolver = resolver
+        self._max_body_size = max_body_size
+        self._max_age = max_age
+        self._replay_cache_size = replay_cache_size
+        self._accepted: OrderedDict[tuple[str | None, str], None] = OrderedDict()
+        self._in_progress: set[tuple[str | None, str]] = set()
+
+    def __repr__(self) -> str:
+        return f"WebhookHandler(secret_keys=*** x{len(self._secret_keys)})"
+
+    async def __call__(self, request: web.Request) -> web.Response:
+        """Handle one delivery."""
+        body = await self._read_body(request)
+        if body is None:
+            return web.Response(status=413, text="body too large")
+        try:
+            event = self._parse(body, request)
+        except SignatureVerificationError:
+            # No detail: a prober learns nothing about why.
+            return web.Response(status=401)
+        except DecodeError as exc:
+            logger.warning("webhook body refused: %s", exc)
+            return web.Response(status=400, text="malformed event")
+        replay_key = (event.request_id, event.id) if event.id is not None else None
+        if replay_key is not None:
+            if replay_key in self._accepted or replay_key in self._in_progress:
+                logger.info("webhook event %s replayed; already accepted", event.id)
+                return web.Response(status=200, text="duplicate")
+            self._in_progress.add(replay_key)
+        try:
+            status = await self._accept(event)
+        finally:
+            if replay_key is not None:
+                self._in_progress.discard(replay_key)
+        if status == 200 and replay_key is not None:
+            self._remember(replay_key)
+        return web.Response(status=status, text="ok" if status == 200 else "not accepted")
+
+    async def _read_body(self, request: web.Request) -> bytes | None:
+        if request.content_length is not None and request.content_length > self._max_body_size:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.read(65536):
+            size += len(chunk)
+            if size > self._max_body_size:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _parse(self, body: bytes, request: web.Request) -> WebhookEvent:
+        failure: SignatureVerificationError | None = None
+        for secret in self._secret_keys:
+            try:
+                return parse_event(body, request.headers, secret, max_age=self._max_age)
+            except SignatureVerificationError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def _accept(self, event: WebhookEvent) -> int:
+        if self._on_event is not None:
+            try:
+                result = self._on_event(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception("the webhook callback raised for event %s", event.id)
+                return 500
+        if self._resolver is not None and (
+            event.event_type is EventType.INVOICE_PENDING_INTERVENTION
+        ):
+            try:
+                self._resolver.submit(event)
+            except (asyncio.QueueFull, LifecycleError) as exc:
+                logger.error("the resolver cannot take event %s: %s", event.id, exc)
+                return 503
+        return 200
+
+    def _remember(self, key: tuple[str | None, str]) -> None:
+        self._accepted[key] = None
+        while len(self._accepted) > self._replay_cache_size:
+            self._accepted.popitem(last=False)
+
+
+def webhook_handler(
+    secret_key: str | Sequence[str],
+    *,
+    on_event: EventCallback | None = None,
+    resolver: InterventionResolver | None = None,
+    max_body_size: int = 64 * 1024,
+    max_age: timedelta | None = None,
+    replay_cache_size: int = 10_000,
+) -> WebhookHandler:
+    """Build an aiohttp.web handler for Calypso webhook deliveries.
+
+    ::
+
+        app.router.add_post("/calypso/webhook", webhook_handler(sub.secret_key, resolver=r))
+
+    Args:
+        secret_key: The subscription's ``secretKey``, or several (any may match: for
+            several subscriptions or a key rotation).
+        on_event: Called (sync or async) with every verified event; the delivery is
+            answered 200 only after it returns.
+        resolver: A running ``InterventionResolver``; ``INVOICE_PENDING_INTERVENTION``
+            events are submitted to it.
+        max_body_size: Larger bodies are refused with 413 before parsing.
+        max_age: Refuse events older than this (see ``parse_event``); off by default.
+        replay_cache_size: Event ids remembered to answer replays without processing
+            them twice (oldest forgotten first).
+    """
+    keys = [secret_key] if isinstance(secret_key, str) else list(secret_key)
+    if not keys or not all(isinstance(key, str) and key for key in keys):
+        raise ConfigurationError("secret_key must be a non-empty string or list of them")
+    if on_event is None and resolver is None:
+        raise ConfigurationError("give on_event, resolver, or both")
+    if max_body_size < 1 or replay_cache_size < 0:
+        raise ConfigurationError("max_body_size must be positive and replay_cache_size >= 0")
+    return WebhookHandler(
+        keys,
+        on_event=on_event,
+        resolver=resolver,
+        max_body_size=max_body_size,
+        max_age=max_age,
+        replay_cache_size=replay_cache_size,
+    )
