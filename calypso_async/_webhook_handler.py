@@ -62,8 +62,8 @@ class WebhookHandler:
     def __repr__(self) -> str:
         return f"WebhookHandler(secret_keys=*** x{len(self._secret_keys)})"
 
-    async def __call__(self, request: web.Request) -> web.Response:
-        """Handle one delivery."""
+    async def handle(self, request: web.Request) -> web.Response:
+        """Handle one delivery (the aiohttp.web request handler)."""
         body = await self._read_body(request)
         if body is None:
             return web.Response(status=413, text="body too large")
@@ -145,7 +145,7 @@ def webhook_handler(
     max_body_size: int = 64 * 1024,
     max_age: timedelta | None = None,
     replay_cache_size: int = 10_000,
-) -> WebhookHandler:
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Build an aiohttp.web handler for Calypso webhook deliveries.
 
     ::
@@ -163,6 +163,10 @@ def webhook_handler(
         max_age: Refuse events older than this (see ``parse_event``); off by default.
         replay_cache_size: Event ids remembered to answer replays without processing
             them twice (oldest forgotten first).
+
+    Returns:
+        The bound ``WebhookHandler.handle`` coroutine method (aiohttp wants a coroutine
+        function, not a callable object).
     """
     keys = [secret_key] if isinstance(secret_key, str) else list(secret_key)
     if not keys or not all(isinstance(key, str) and key for key in keys):
@@ -178,4 +182,4 @@ def webhook_handler(
         max_body_size=max_body_size,
         max_age=max_age,
         replay_cache_size=replay_cache_size,
-    )
+    ).handle

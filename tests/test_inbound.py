@@ -1,0 +1,121 @@
+"""parse_event: verify the signature over the raw bytes, then parse tolerantly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from calypso_async import (
+    ConfigurationError,
+    DecodeError,
+    EventType,
+    ServiceType,
+    SignatureVerificationError,
+    parse_event,
+    sign,
+)
+
+SUB_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+EVENT = (
+    b'{"requestId": "bf9348b7-2c14-46d7-868c-b597852da319", "id": 3, '
+    b'"createdDate": "2022-06-17T12:13:05.909616", "level": "SUCCESS", "service": "INVOICE", '
+    b'"eventType": "INVOICE_PENDING_INTERVENTION", "data": {"parentExternalId": '
+    b'"d9732536-acdd-41bd-87c3-ec40aeeb6a37", "message": "Invoice example", "type": '
+    b'"INVOICE_PENDING_INTERVENTION", "idempotencyKey": "5b0ca8da-6af4-4a1c-9efd-5cbfc19ace09"}}'
+)
+
+
+def signed(body: bytes, secret: str = SUB_SECRET) -> dict[str, str]:
+    return {"Key": "public", "Sign": sign(body, secret), "Content-Type": "application/json"}
+
+
+def test_published_event_parses_into_typed_models() -> None:
+    """The documented delivery becomes a WebhookEvent naming the invoice."""
+    event = parse_event(EVENT, signed(EVENT), SUB_SECRET)
+    assert event.event_type is EventType.INVOICE_PENDING_INTERVENTION
+    assert event.service is ServiceType.INVOICE
+    assert event.id == "3"
+    assert event.invoice_id == "d9732536-acdd-41bd-87c3-ec40aeeb6a37"
+    assert event.data.idempotency_key == "5b0ca8da-6af4-4a1c-9efd-5cbfc19ace09"
+    assert event.created_date == datetime(2022, 6, 17, 12, 13, 5, 909616, tzinfo=UTC)
+
+
+def test_numeric_parent_external_id_becomes_a_string() -> None:
+    """Older docs show a number: it is kept as a string."""
+    body = EVENT.replace(b'"d9732536-acdd-41bd-87c3-ec40aeeb6a37"', b"12345")
+    assert parse_event(body, signed(body), SUB_SECRET).data.parent_external_id == "12345"
+
+
+def test_unknown_event_type_and_fields_are_tolerated() -> None:
+    """A new event type and new fields parse; the raw JSON keeps them."""
+    body = (
+        b'{"id": 9, "eventType": "TOP_UP_RECEIVED", "service": "TOPUP", "brandNew": {"x": 1},'
+        b' "data": {"parentExternalId": "p", "extra": 0.000042026017236}}'
+    )
+    event = parse_event(body, signed(body), SUB_SECRET)
+    assert event.event_type is not None and not event.event_type.is_known
+    assert event.event_type.value == "TOP_UP_RECEIVED"
+    assert event.invoice_id is None  # not an invoice service
+    assert str(event.data.raw["extra"]) == "0.000042026017236"
+    assert event.raw["brandNew"] == {"x": 1}
+
+
+def test_one_changed_byte_fails_verification() -> None:
+    """The signature covers the exact bytes: flipping one refuses the event."""
+    headers = signed(EVENT)
+    tampered = EVENT.replace(b'"id": 3', b'"id": 4')
+    with pytest.raises(SignatureVerificationError):
+        parse_event(tampered, headers, SUB_SECRET)
+
+
+def test_a_reserialised_body_fails_verification() -> None:
+    """Re-serialising changes the bytes (spacing), so the original signature fails."""
+    compact = EVENT.replace(b": ", b":").replace(b", ", b",")
+    with pytest.raises(SignatureVerificationError):
+        parse_event(compact, signed(EVENT), SUB_SECRET)
+
+
+def test_missing_sign_header_is_refused() -> None:
+    """No Sign header means no event."""
+    with pytest.raises(SignatureVerificationError, match="no Sign"):
+        parse_event(EVENT, {"Key": "public"}, SUB_SECRET)
+
+
+def test_the_api_secret_does_not_verify_a_webhook() -> None:
+    """Deliveries are signed with the subscription secret, not the API secret."""
+    with pytest.raises(SignatureVerificationError):
+        parse_event(EVENT, signed(EVENT, "b823a6b9ea72408583cef9ec8d67fa52"), SUB_SECRET)
+
+
+def test_header_names_are_case_insensitive_in_plain_dicts() -> None:
+    """A lower-cased 'sign' header in a plain dict is found."""
+    headers = {"sign": sign(EVENT, SUB_SECRET)}
+    assert parse_event(EVENT, headers, SUB_SECRET).id == "3"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[1, 2]", b'{"id": 1}', b'{"eventType": 5}', b'{"eventType": "X", "data": 3}'],
+)
+def test_verified_body_that_is_not_an_event_is_a_decode_error(body: bytes) -> None:
+    """Signed garbage is a DecodeError, not a crash."""
+    with pytest.raises(DecodeError):
+        parse_event(body, signed(body), SUB_SECRET)
+
+
+def test_a_parsed_dict_is_refused() -> None:
+    """parse_event never accepts an already-parsed object."""
+    with pytest.raises(ConfigurationError, match="raw request body"):
+        parse_event({"eventType": "X"}, {}, SUB_SECRET)  # type: ignore[arg-type]
+
+
+def test_freshness_check_is_off_by_default_and_refuses_old_events_when_on() -> None:
+    """Calypso retries for ~34 h, so age is only checked when asked."""
+    now = datetime(2022, 6, 18, 12, 0, tzinfo=UTC)
+    assert parse_event(EVENT, signed(EVENT), SUB_SECRET, now=now).id == "3"
+    ok = parse_event(EVENT, signed(EVENT), SUB_SECRET, max_age=timedelta(days=2), now=now)
+    assert ok.id == "3"
+    with pytest.raises(SignatureVerificationError, match="older"):
+        parse_event(EVENT, signed(EVENT), SUB_SECRET, max_age=timedelta(hours=1), now=now)
