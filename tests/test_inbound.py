@@ -55,7 +55,8 @@ def test_unknown_event_type_and_fields_are_tolerated() -> None:
         b' "data": {"parentExternalId": "p", "extra": 0.000042026017236}}'
     )
     event = parse_event(body, signed(body), SUB_SECRET)
-    assert event.event_type is not None and not event.event_type.is_known
+    assert event.event_type is not None
+    assert not event.event_type.is_known
     assert event.event_type.value == "TOP_UP_RECEIVED"
     assert event.invoice_id is None  # not an invoice service
     assert str(event.data.raw["extra"]) == "0.000042026017236"
