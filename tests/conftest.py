@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -94,3 +94,27 @@ async def client(fake_time: FakeTime) -> AsyncIterator[CalypsoClient]:
     ) as c:
         yield c
 
+
+@pytest.fixture
+async def make_client(fake_time: FakeTime) -> AsyncIterator[Callable[..., CalypsoClient]]:
+    """Build clients like ``client`` with other options; each is closed after the test."""
+    made: list[CalypsoClient] = []
+
+    def make(**options: Any) -> CalypsoClient:
+        settings: dict[str, Any] = {
+            "api_key": API_KEY,
+            "secret_key": SECRET_KEY,
+            "account": ACCOUNT,
+            "base_url": BASE_URL,
+            "sleep": fake_time.sleep,
+            "clock": fake_time.monotonic,
+            "wall_clock": fake_time.wall,
+            "rand": lambda: 0.5,
+        }
+        settings.update(options)
+        made.append(CalypsoClient(**settings))
+        return made[-1]
+
+    yield make
+    for made_client in made:
+        await made_client.aclose()
