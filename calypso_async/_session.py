@@ -427,7 +427,11 @@ class CalypsoSession:
             path=path,
             error_code=error_code,
             trace_id=trace_id,
-            retry_after=parse_retry_after(headers.get("Retry-After"), time.time()),
+            # An HTTP-date Retry-After is in the server's time: compare it with the
+            # (injectable, skew-corrected) clock the timestamps use, not the host's.
+            retry_after=parse_retry_after(
+                headers.get("Retry-After"), self._server_clock.timestamp_ms() / 1000
+            ),
             hint=_CLOCK_HINT if _is_timestamp_rejection(status, error_code, message) else None,
         )
 
