@@ -1,0 +1,168 @@
+"""The fake's moving parts in one place: books, clock, settlement timers and deliveries.
+
+The HTTP layer and the ``FakeCalypso`` facade both act through this object, so a payment
+simulated in Python and a ``return-to-paid`` received over HTTP follow the same path:
+change the book, then :meth:`Engine.commit` the events (deliver them, start settlement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from .._enums import EventType, InvoiceState
+from ._delivery import Deliverer
+from ._faults import FaultPlan
+from ._records import RecordedCall
+from ._state import InvoiceBook, InvoiceEvent
+from ._subscriptions import SubscriptionBook
+
+__all__ = ["Engine"]
+
+logger = logging.getLogger("calypso_async.testing")
+
+
+class Engine:
+    """State and background work of one fake server (see ``FakeCalypso`` for the args)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        secret_key: str,
+        account: str,
+        settle_delay: float | None,
+        overpay_tolerance: Decimal,
+        latency: float,
+        clock_skew: float,
+        timestamp_window: float,
+        webhook_retry_delays: Sequence[float],
+        webhook_timeout: float,
+        fiat_rates: Mapping[tuple[str, str], Decimal],
+        seed: int | None,
+    ) -> None:
+        self.api_key = api_key
+        self.secret_key = secret_key
+        self.account = account
+        self.settle_delay = settle_delay
+        self.latency = latency
+        self.clock_skew = clock_skew
+        self.timestamp_window = timestamp_window
+        self.book = InvoiceBook(overpay_tolerance=overpay_tolerance, fiat_rates=fiat_rates)
+        self.subscriptions = SubscriptionBook()
+        self.faults = FaultPlan()
+        self.calls: list[RecordedCall] = []
+        self.events: list[dict[str, Any]] = []
+        self.deliverer = Deliverer(
+            self.subscriptions,
+            retry_delays=webhook_retry_delays,
+            timeout=webhook_timeout,
+            rand=random.Random(seed),
+        )
+        self._settling: dict[str, asyncio.Task[None]] = {}
+        self._closing = asyncio.Event()
+        self.running = False
+
+    def now(self) -> float:
+        """The fake's Unix time in seconds: the local clock plus ``clock_skew``."""
+        return time.time() + self.clock_skew
+
+    def utcnow(self) -> datetime:
+        """The fake's time as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.now(), UTC)
+
+    async def start(self) -> None:
+        """Start the delivery worker."""
+        self._closing.clear()
+        await self.deliverer.start()
+        self.running = True
+
+    async def close(self) -> None:
+        """Wake every pause, cancel settlement timers and stop deliveries."""
+        self.running = False
+        self._closing.set()
+        timers = list(self._settling.values())
+        self._settling.clear()
+        for task in timers:
+            task.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
+        await self.deliverer.close()
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the fake is closing meanwhile."""
+        if seconds <= 0:
+            return
+        try:
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+        except TimeoutError:
+            pass
+
+    def require_running(self) -> None:
+        """Raise ``RuntimeError`` unless the fake is started."""
+        if not self.running:
+            raise RuntimeError("FakeCalypso is not running: use 'async with' or await start()")
+
+    def commit(self, events: Sequence[InvoiceEvent]) -> None:
+        """Log ``events``, send them to subscribers and start settling what became PAID."""
+        for event in events:
+            self.events.append(
+                {
+                    "eventType": str(event.event_type),
+                    "level": str(event.level),
+                    "invoiceId": event.invoice_id,
+                    "idempotencyKey": event.idempotency_key,
+                    "message": event.message,
+                    "createdDate": event.created,
+                }
+            )
+            if event.event_type is EventType.INVOICE_PAID:
+                self._schedule_settle(event.invoice_id)
+        # A request finishing while the fake closes must not start work nobody awaits.
+        if self.running:
+            self.deliverer.enqueue(events)
+
+    def _schedule_settle(self, invoice_id: str) -> None:
+        if self.settle_delay is None or not self.running:
+            return
+        previous = self._settling.pop(invoice_id, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.create_task(
+            self._settle_later(invoice_id, self.settle_delay),
+            name=f"FakeCalypso settle {invoice_id}",
+        )
+        self._settling[invoice_id] = task
+
+    async def _settle_later(self, invoice_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self._settling.get(invoice_id) is asyncio.current_task():
+            del self._settling[invoice_id]
+        if self.book.find(invoice_id).state is InvoiceState.PAID:
+            self.commit(self.book.settle(invoice_id, self.utcnow()))
+
+    def settle_now(self, invoice_id: str) -> None:
+        """Settle a ``PAID`` invoice at once, cancelling its timer."""
+        events = self.book.settle(invoice_id, self.utcnow())
+        timer = self._settling.pop(invoice_id, None)
+        if timer is not None:
+            timer.cancel()
+        self.commit(events)
+
+    def expire(self, invoice_id: str) -> None:
+        """Expire a non-final invoice (``ARCHIVED``), cancelling its settlement timer."""
+        events = self.book.expire(invoice_id, self.utcnow())
+        timer = self._settling.pop(invoice_id, None)
+        if timer is not None:
+            timer.cancel()
+        self.commit(events)
+
+    def invoice_json(self, invoice_id: str) -> dict[str, Any]:
+        """Return an invoice's wire JSON, or raise ``FakeCalypsoError`` (404)."""
+        return self.book.find(invoice_id).to_wire()

@@ -1,0 +1,403 @@
+"""``FakeCalypso``: the embedded fake server, and what a test does with it."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, Self
+
+from .._client import CalypsoClient
+from ._engine import Engine
+from ._faults import Fault, FaultKind, check_delay, check_status, check_times
+from ._records import Delivery, RecordedCall
+from ._server import FakeServer
+from ._state import FAKE_FIAT_RATES
+
+__all__ = ["FakeCalypso"]
+
+
+def _seconds(name: str, value: float, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(
+            f"{name} must be a finite, {'positive' if positive else 'non-negative'} number"
+        )
+    return float(value)
+
+
+def _amount(value: Decimal | str | int) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, str, int)):
+        raise TypeError("amount must be a Decimal, str or int (never a float: money is exact)")
+    try:
+        return Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"amount {value!r} is not a number") from None
+
+
+class FakeCalypso:
+    """A real aiohttp.web server on loopback speaking the Calypso 2.0 wire protocol.
+
+    It checks keys, signatures, timestamps and accounts as Calypso does, keeps invoices
+    and webhook subscriptions in memory, applies the payment and intervention rules,
+    delivers signed webhooks, and records every call, so tests can drive a real
+    :class:`~calypso_async.CalypsoClient` end to end and inject faults::
+
+        async with FakeCalypso(settle_delay=None) as fake:
+            async with fake.client() as client:
+                invoice = await client.invoices.create_single(
+                    amount=Decimal("10.234"), currency="USDT", description="order 42"
+                )
+                await fake.pay(invoice.id, "10.00")  # an underpay: PENDING_INTERVENTION
+
+    Args:
+        api_key: The API key it accepts; random hex when ``None``.
+        secret_key: The secret that signs requests; random hex when ``None``.
+        account: The merchant account id; ``0x`` + 40 random hex when ``None``.
+        host: The loopback address to listen on.
+        port: The port; ``0`` picks a free one (read :attr:`base_url`).
+        settle_delay: Seconds a ``PAID`` invoice waits before ``COMPLETED``; ``None``
+            means never by itself (call :meth:`settle`).
+        overpay_tolerance: The fraction of the amount a payment may exceed it by and
+            still be exact, such as ``Decimal("0.01")``.
+        latency: Seconds added before every API answer.
+        clock_skew: Seconds added to the fake's clock, for the timestamp check and the
+            ``Date`` header it sends.
+        timestamp_window: Seconds a request timestamp may be off (180, as Calypso).
+        webhook_retry_delays: Seconds before each retry of a failed delivery (Calypso
+            waits 30 s, 60 s, 90 s, ...); after the last one the event is given up.
+        webhook_timeout: Seconds a webhook receiver has to answer.
+        seed: Seeds the shuffling of :attr:`reorder_deliveries`.
+        fiat_rates: Crypto per fiat unit for ``single-fiat`` invoices, keyed
+            ``(fiatCurrency, currency)``; :data:`FAKE_FIAT_RATES` by default.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        secret_key: str | None = None,
+        account: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        settle_delay: float | None = 0.05,
+        overpay_tolerance: Decimal | str | int = Decimal("0"),
+        latency: float = 0.0,
+        clock_skew: float = 0.0,
+        timestamp_window: float = 180.0,
+        webhook_retry_delays: Sequence[float] = (0.05, 0.1, 0.2, 0.4),
+        webhook_timeout: float = 5.0,
+        seed: int | None = None,
+        fiat_rates: Mapping[tuple[str, str], Decimal] = FAKE_FIAT_RATES,
+    ) -> None:
+        tolerance = _amount(overpay_tolerance)
+        if not tolerance.is_finite() or tolerance < 0:
+            raise ValueError("overpay_tolerance must be a fraction of 0 or more")
+        self._host = host
+        self._port = port
+        self._engine = Engine(
+            api_key=api_key or secrets.token_hex(16),
+            secret_key=secret_key or secrets.token_hex(16),
+            account=account or "0x" + secrets.token_hex(20),
+            settle_delay=None if settle_delay is None else _seconds("settle_delay", settle_delay),
+            overpay_tolerance=tolerance,
+            latency=_seconds("latency", latency),
+            clock_skew=float(clock_skew),
+            timestamp_window=_seconds("timestamp_window", timestamp_window, positive=True),
+            webhook_retry_delays=[
+                _seconds("webhook_retry_delays", d) for d in webhook_retry_delays
+            ],
+            webhook_timeout=_seconds("webhook_timeout", webhook_timeout, positive=True),
+            fiat_rates=fiat_rates,
+            seed=seed,
+        )
+        self._server = FakeServer(self._engine)
+        self._started = False
+
+    def __repr__(self) -> str:
+        where = self._server.base_url or "not started"
+        return f"FakeCalypso({where}, account={self.account!r})"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening and delivering webhooks.
+
+        Raises:
+            RuntimeError: It was already started.
+            OSError: The port is taken.
+        """
+        if self._started:
+            raise RuntimeError("this FakeCalypso was already started; create a new one")
+        self._started = True
+        await self._engine.start()
+        try:
+            await self._server.start(self._host, self._port)
+        except BaseException:
+            await self._engine.close()
+            raise
+
+    async def close(self) -> None:
+        """Stop: cancel settlement timers and pending deliveries, close every connection."""
+        await self._engine.close()
+        await self._server.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- connection details ----------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``, once started."""
+        if not self._server.base_url:
+            raise RuntimeError("FakeCalypso is not started yet")
+        return self._server.base_url
+
+    @property
+    def api_key(self) -> str:
+        """The API key the fake accepts."""
+        return self._engine.api_key
+
+    @property
+    def secret_key(self) -> str:
+        """The API secret the fake verifies ``Sign`` with."""
+        return self._engine.secret_key
+
+    @property
+    def account(self) -> str:
+        """The merchant account id the fake expects in every envelope."""
+        return self._engine.account
+
+    def client(self, **options: Any) -> CalypsoClient:
+        """Return a :class:`~calypso_async.CalypsoClient` pointed at this fake.
+
+        Args:
+            **options: Any other keyword argument of ``CalypsoClient`` (``sleep=``,
+                ``max_retries=``, ``timeout=``...).
+
+        The caller closes it (``async with fake.client() as client:``).
+        """
+        return CalypsoClient(
+            api_key=self.api_key,
+            secret_key=self.secret_key,
+            account=self.account,
+            base_url=self.base_url,
+            **options,
+        )
+
+    # -- settings that may change while running --------------------------------------
+
+    @property
+    def latency(self) -> float:
+        """Seconds added before every API answer."""
+        return self._engine.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        self._engine.latency = _seconds("latency", seconds)
+
+    @property
+    def clock_skew(self) -> float:
+        """Seconds added to the fake's clock."""
+        return self._engine.clock_skew
+
+    @clock_skew.setter
+    def clock_skew(self, seconds: float) -> None:
+        self._engine.clock_skew = float(seconds)
+
+    @property
+    def duplicate_deliveries(self) -> int:
+        """Extra copies sent of every webhook event (0: each is sent once)."""
+        return self._engine.deliverer.duplicates
+
+    @duplicate_deliveries.setter
+    def duplicate_deliveries(self, copies: int) -> None:
+        self._engine.deliverer.duplicates = check_times(copies + 1) - 1
+
+    @property
+    def reorder_deliveries(self) -> bool:
+        """Whether events caused together are delivered in a shuffled (seeded) order."""
+        return self._engine.deliverer.reorder
+
+    @reorder_deliveries.setter
+    def reorder_deliveries(self, on: bool) -> None:
+        self._engine.deliverer.reorder = bool(on)
+
+    # -- simulating the outside world ------------------------------------------------
+
+    async def pay(self, invoice_id: str, amount: Decimal | str | int) -> dict[str, Any]:
+        """Simulate a payment of ``amount`` into an invoice, then apply the rules.
+
+        SINGLE and SINGLE_FIAT: less than 0.995 of the amount -> ``PENDING_INTERVENTION``
+        (``UNDERPAY``); more than ``amount * (1 + overpay_tolerance)`` ->
+        ``PENDING_INTERVENTION`` (``OVERPAY``); else ``PAID`` (then ``COMPLETED`` after
+        ``settle_delay``). BOUND: ``PAID`` once the total reaches ``lowerBound``.
+        UNLIMITED: every payment is ``PAID``.
+
+        Returns:
+            The invoice's wire JSON after the rules applied.
+
+        Raises:
+            FakeCalypsoError: Unknown invoice, or a state that takes no payment.
+            TypeError: ``amount`` is a float.
+        """
+        self._engine.require_running()
+        value = _amount(amount)
+        self._engine.commit(self._engine.book.pay(invoice_id, value, self._engine.utcnow()))
+        return self._engine.invoice_json(invoice_id)
+
+    async def mempool(self, invoice_id: str) -> dict[str, Any]:
+        """Simulate a payment seen in the mempool: ``PENDING_PAYMENT`` -> ``MEM_POOL_FOUND``."""
+        self._engine.require_running()
+        self._engine.commit(self._engine.book.mempool(invoice_id, self._engine.utcnow()))
+        return self._engine.invoice_json(invoice_id)
+
+    async def settle(self, invoice_id: str) -> dict[str, Any]:
+        """Move a ``PAID`` invoice to ``COMPLETED`` now, crediting the account.
+
+        Raises:
+            FakeCalypsoError: Unknown invoice, or not ``PAID``.
+        """
+        self._engine.require_running()
+        self._engine.settle_now(invoice_id)
+        return self._engine.invoice_json(invoice_id)
+
+    async def expire(self, invoice_id: str) -> dict[str, Any]:
+        """Expire a non-final invoice: it ends ``ARCHIVED`` (event ``INVOICE_EXPIRED``).
+
+        Raises:
+            FakeCalypsoError: Unknown invoice, or already final.
+        """
+        self._engine.require_running()
+        self._engine.expire(invoice_id)
+        return self._engine.invoice_json(invoice_id)
+
+    # -- looking inside --------------------------------------------------------------
+
+    def invoice(self, invoice_id: str) -> dict[str, Any]:
+        """Return a snapshot of an invoice as its wire JSON (camelCase, ``Decimal``).
+
+        Raises:
+            FakeCalypsoError: No such invoice (status 404).
+        """
+        return self._engine.invoice_json(invoice_id)
+
+    @property
+    def invoices(self) -> list[dict[str, Any]]:
+        """Snapshots of every invoice, oldest first."""
+        return [invoice.to_wire() for invoice in self._engine.book.invoices.values()]
+
+    @property
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Every webhook subscription as its wire JSON (secret key included)."""
+        return [s.to_wire() for s in self._engine.subscriptions.subscriptions.values()]
+
+    @property
+    def balances(self) -> dict[str, Decimal]:
+        """What ``COMPLETED`` invoices credited to the account, per currency."""
+        return dict(self._engine.book.balances)
+
+    @property
+    def calls(self) -> list[RecordedCall]:
+        """Every API request received, in order (refused and dropped ones included)."""
+        return list(self._engine.calls)
+
+    def calls_to(self, path: str) -> list[RecordedCall]:
+        """The recorded requests to ``path``, such as ``"/api/v1/invoice/return-to-paid"``."""
+        return [call for call in self._engine.calls if call.path == path]
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """Every invoice event raised, subscribed to or not, in order.
+
+        Each is ``{eventType, level, invoiceId, idempotencyKey, message, createdDate}``.
+        """
+        return list(self._engine.events)
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every webhook delivery attempt made, in order of completion."""
+        return list(self._engine.deliverer.deliveries)
+
+    async def wait_for_deliveries(self, timeout: float = 5.0) -> None:
+        """Wait until no webhook delivery is queued, in flight or waiting for a retry.
+
+        Raises:
+            TimeoutError: Deliveries were still pending after ``timeout`` seconds.
+        """
+        await self._engine.deliverer.wait_idle(timeout)
+
+    # -- fault injection -------------------------------------------------------------
+
+    def fail(
+        self,
+        path: str,
+        status: int = 503,
+        *,
+        times: int = 1,
+        retry_after: str | None = None,
+        body: bytes | None = None,
+        after_action: bool = False,
+    ) -> None:
+        """Answer the next ``times`` calls to ``path`` with ``status``.
+
+        Args:
+            path: The API path, such as ``"/api/v1/invoice"``.
+            status: The status to answer (``fail(path, 200, body=b"")`` sends an empty
+                200).
+            times: How many calls meet the fault.
+            retry_after: A ``Retry-After`` header value, such as ``"2"``.
+            body: The body to send instead of a Calypso error JSON (such as
+                ``b"<html>bad gateway</html>"``).
+            after_action: Carry the call out first (the failure hides a success).
+        """
+        self._engine.faults.add(
+            path,
+            Fault(
+                FaultKind.FAIL,
+                check_times(times),
+                after_action,
+                status=check_status(status),
+                body=body,
+                retry_after=retry_after,
+            ),
+        )
+
+    def drop(self, path: str, *, times: int = 1, after_action: bool = False) -> None:
+        """Close the connection of the next ``times`` calls to ``path`` without answering.
+
+        With ``after_action=True`` the server first carries the call out (state
+        changes, events, recording): the lost-response case.
+        """
+        self._engine.faults.add(path, Fault(FaultKind.DROP, check_times(times), after_action))
+
+    def delay(
+        self, path: str, seconds: float, *, times: int = 1, after_action: bool = True
+    ) -> None:
+        """Sleep ``seconds`` before answering the next ``times`` calls to ``path``.
+
+        With ``after_action=True`` (the default) the call is carried out first, so a
+        client that times out has still changed the state.
+        """
+        fault = Fault(FaultKind.DELAY, check_times(times), after_action)
+        fault.seconds = check_delay(seconds)
+        self._engine.faults.add(path, fault)
+
+    def garbage(self, path: str, *, times: int = 1, status: int = 200) -> None:
+        """Answer the next ``times`` calls to ``path`` with a body that is not JSON.
+
+        The call is carried out first, as behind a proxy that mangles the answer.
+        """
+        fault = Fault(FaultKind.GARBAGE, check_times(times), True, status=check_status(status))
+        self._engine.faults.add(path, fault)
+
+    def clear_faults(self) -> None:
+        """Forget every fault not yet used."""
+        self._engine.faults.clear()

@@ -1,0 +1,103 @@
+"""Fault injection: per-path queues of failures the next matching calls meet."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import deque
+
+import attrs
+
+__all__ = ["Fault", "FaultKind", "FaultPlan"]
+
+GARBAGE_BODY = (
+    b"<html><body><h1>502 Bad Gateway</h1>upstream sent an invalid response</body></html>"
+)
+"""What a broken proxy might send instead of JSON."""
+
+
+class FaultKind(enum.Enum):
+    """How a call is spoiled."""
+
+    FAIL = "fail"
+    """Answer an HTTP status (and error body) of the test's choosing."""
+    DROP = "drop"
+    """Close the connection without answering."""
+    DELAY = "delay"
+    """Sleep before answering."""
+    GARBAGE = "garbage"
+    """Answer a body that is not JSON."""
+
+
+@attrs.define
+class Fault:
+    """One queued fault, used by the next ``remaining`` calls to its path.
+
+    Attributes:
+        after_action: Whether the server carries out the call (state changes, events)
+            before the fault strikes, as when a response is lost on its way back.
+    """
+
+    kind: FaultKind
+    remaining: int
+    after_action: bool
+    status: int = 200
+    body: bytes | None = None
+    retry_after: str | None = None
+    seconds: float = 0.0
+
+
+def check_times(times: int) -> int:
+    """Return ``times`` if it is a positive int, else raise ``ValueError``."""
+    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+        raise ValueError("times must be a positive integer")
+    return times
+
+
+def check_status(status: int) -> int:
+    """Return ``status`` if it is an HTTP status code, else raise ``ValueError``."""
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError("status must be an HTTP status code (100-599)")
+    return status
+
+
+def check_delay(seconds: float) -> float:
+    """Return ``seconds`` if it is a finite, non-negative number, else raise ``ValueError``."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise ValueError("seconds must be a number")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError("seconds must be finite and not negative")
+    return float(seconds)
+
+
+class FaultPlan:
+    """The faults waiting for each path, first queued first used."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[Fault]] = {}
+
+    def add(self, path: str, fault: Fault) -> None:
+        """Queue ``fault`` for the next calls to ``path``."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError("path must start with '/', such as '/api/v1/invoice'")
+        self._queues.setdefault(path, deque()).append(fault)
+
+    def take(self, path: str) -> Fault | None:
+        """Use up one call's worth of the first fault queued for ``path``, if any."""
+        queue = self._queues.get(path)
+        if not queue:
+            return None
+        fault = queue[0]
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            queue.popleft()
+        return fault
+
+    def pending(self, path: str | None = None) -> int:
+        """How many calls (to ``path``, or to any path) the queued faults will still hit."""
+        queues = self._queues.values() if path is None else [self._queues.get(path, deque())]
+        return sum(fault.remaining for queue in queues for fault in queue)
+
+    def clear(self) -> None:
+        """Forget every queued fault."""
+        self._queues.clear()

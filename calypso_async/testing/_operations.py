@@ -1,0 +1,95 @@
+"""The API operations the fake serves: an authenticated body in, a JSON answer out.
+
+Each operation reads its payload (a 400 ``VALIDATION_ERROR`` names a bad field), acts on
+the engine and returns the JSON value to answer with (``None`` for an empty body).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .._enums import InvoiceType
+from . import _payloads
+from ._engine import Engine
+
+__all__ = ["ROUTES", "Operation"]
+
+Operation = Callable[[Engine, Mapping[str, Any]], Any]
+
+
+def _get_invoice(engine: Engine, body: Mapping[str, Any]) -> Any:
+    invoice_id, key = _payloads.invoice_lookup(body)
+    book = engine.book
+    invoice = book.find(invoice_id) if invoice_id is not None else book.find_by_key(key or "")
+    return invoice.to_wire()
+
+
+def _creator(invoice_type: InvoiceType) -> Operation:
+    def create(engine: Engine, body: Mapping[str, Any]) -> Any:
+        draft = _payloads.invoice_draft(invoice_type, body)
+        invoice, events = engine.book.create(draft, engine.utcnow())
+        engine.commit(events)
+        return invoice.to_wire()
+
+    create.__name__ = f"create_{invoice_type.lower()}"
+    return create
+
+
+def _return_to_paid(engine: Engine, body: Mapping[str, Any]) -> Any:
+    invoice_id = _payloads.required_id(body)
+    engine.commit(engine.book.return_to_paid(invoice_id, engine.utcnow()))
+    return engine.invoice_json(invoice_id)
+
+
+def _close_intervention(engine: Engine, body: Mapping[str, Any]) -> Any:
+    return engine.book.close_intervention(_payloads.required_id(body)).to_wire()
+
+
+def _list_subscriptions(engine: Engine, body: Mapping[str, Any]) -> Any:
+    subscriptions = engine.subscriptions.subscriptions.values()
+    return {"subscriptions": [s.to_wire() for s in subscriptions]}
+
+
+def _create_subscription(engine: Engine, body: Mapping[str, Any]) -> Any:
+    request = _payloads.subscription_request(body)
+    return engine.subscriptions.create(**request, now=engine.utcnow()).to_wire()
+
+
+def _delete_subscription(engine: Engine, body: Mapping[str, Any]) -> Any:
+    engine.subscriptions.delete(_payloads.subscription_id(body))
+    return None
+
+
+_OWNER_ID = str(uuid.UUID(int=0x0CA1_9750))
+
+
+def _account(engine: Engine, body: Mapping[str, Any]) -> Any:
+    balances = engine.book.balances
+    return {
+        "account": engine.account,
+        "name": "FakeCalypso merchant",
+        "ownerId": _OWNER_ID,
+        "balances": [
+            {"currency": currency, "amount": balances[currency]} for currency in sorted(balances)
+        ],
+    }
+
+
+ROUTES: Mapping[str, Mapping[str, Operation]] = {
+    "/api/v1/invoice": {"POST": _get_invoice},
+    "/api/v1/invoice/single/create": {"POST": _creator(InvoiceType.SINGLE)},
+    "/api/v1/invoice/single-fiat/create": {"POST": _creator(InvoiceType.SINGLE_FIAT)},
+    "/api/v1/invoice/unlimited/create": {"POST": _creator(InvoiceType.UNLIMITED)},
+    "/api/v1/invoice/bound/create": {"POST": _creator(InvoiceType.BOUND)},
+    "/api/v1/invoice/return-to-paid": {"POST": _return_to_paid},
+    "/api/v1/invoice/close-intervention": {"POST": _close_intervention},
+    "/api/v1/subscription/webhook": {
+        "POST": _list_subscriptions,
+        "DELETE": _delete_subscription,
+    },
+    "/api/v1/subscription/webhook/create": {"POST": _create_subscription},
+    "/api/v1/account": {"POST": _account},
+}
+"""Path -> HTTP method -> operation: every path of calypso-api.md the fake serves."""

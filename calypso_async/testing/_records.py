@@ -1,0 +1,88 @@
+"""What the fake remembers for tests to inspect: API calls received, webhooks sent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+__all__ = ["Delivery", "FakeCalypsoError", "RecordedCall"]
+
+
+class FakeCalypsoError(Exception):
+    """A request or a simulation step the fake refuses.
+
+    Raised in Python by :meth:`FakeCalypso.pay`, :meth:`FakeCalypso.settle` and friends;
+    the server sends the same refusals as Calypso error bodies.
+
+    Attributes:
+        status: The HTTP status the server answers with.
+        error_code: The ``errorCode`` of the error body (the fake's own names: Calypso
+            does not publish its catalogue).
+        message: The ``message`` of the error body.
+    """
+
+    def __init__(self, status: int, error_code: str, message: str) -> None:
+        super().__init__(f"{error_code}: {message}")
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+
+
+@attrs.define
+class RecordedCall:
+    """One API request the fake received, in arrival order.
+
+    Attributes:
+        path: The request path, such as ``"/api/v1/invoice/return-to-paid"``.
+        method: ``"POST"`` or ``"DELETE"`` (or whatever the client sent).
+        payload: The envelope's ``payload`` object, or ``None`` when the body had none
+            or was not JSON.
+        status: The status answered, or ``None`` while in progress or when the
+            connection was dropped instead.
+        headers: The request headers (``Key`` and ``Sign`` included).
+        body: The raw request body.
+        error_code: The ``errorCode`` answered, for a refused request.
+        dropped: Whether the connection was closed instead of answering.
+    """
+
+    path: str
+    method: str
+    payload: Mapping[str, Any] | None
+    headers: Mapping[str, str]
+    body: bytes = attrs.field(repr=False)
+    status: int | None = None
+    error_code: str | None = None
+    dropped: bool = False
+
+
+@attrs.define
+class Delivery:
+    """One attempt to deliver a webhook event to a subscription's URL.
+
+    Attributes:
+        url: Where the event was POSTed.
+        event: The event as a JSON dict (``requestId``, ``id``, ``eventType``, ``data``...).
+        body: The exact bytes sent (``Sign`` covers these).
+        headers: The headers sent: ``Key``, ``Sign``, ``Content-Type``.
+        status: The receiver's HTTP status, or ``None`` when it could not be reached.
+        error: Why the attempt failed (connection error, timeout, non-2xx), or ``None``.
+        attempt: 1 for the first attempt at this copy of the event, 2 for its first
+            retry, and so on.
+        request_id: The subscription's ``requestId``.
+    """
+
+    url: str
+    event: Mapping[str, Any]
+    body: bytes = attrs.field(repr=False)
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    status: int | None = None
+    error: str | None = None
+    attempt: int = 1
+    request_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the receiver answered 2xx."""
+        return self.status is not None and 200 <= self.status < 300
