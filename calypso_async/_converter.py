@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 from cattrs import Converter
@@ -117,17 +117,40 @@ def _model_hook(conv: Converter, cls: type[Any], strict: bool) -> Callable[[Any,
         for f in fields
     }
     base = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=strict, **overrides)
-    if not any(f.name == "raw" for f in fields):
-        return base
+    keeps_raw = any(f.name == "raw" for f in fields)
 
-    def structure_keeping_raw(data: Any, cl: type) -> Any:
+    # Every model checks for an object: the generated function would read a string's
+    # substrings as keys and turn "USDC" into an empty Autoconversion.
+    def structure_model(data: Any, cl: type) -> Any:
         if not isinstance(data, Mapping):
             raise ValueError(f"expected a JSON object for {cls.__name__}")
         obj = base(data, cl)
-        object.__setattr__(obj, "raw", data)  # frozen; set once, before anyone sees it
+        if keeps_raw:
+            object.__setattr__(obj, "raw", data)  # frozen; set once, before anyone sees it
         return obj
 
-    return structure_keeping_raw
+    return structure_model
+
+
+def _is_homogeneous_tuple(type_: Any) -> bool:
+    args = get_args(type_)
+    return get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _array_hook_factory(conv: Converter) -> Callable[[Any], Callable[[Any, type], Any]]:
+    # cattrs would iterate any iterable: a string became a tuple of one-letter UNKNOWN
+    # enum members, a dict a tuple of its keys. A JSON array is a list; nothing else is.
+    def factory(type_: Any) -> Callable[[Any, type], Any]:
+        item_type = get_args(type_)[0]
+
+        def structure_array(value: Any, _: type) -> tuple[Any, ...]:
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"expected a JSON array, got {type(value).__name__}")
+            return tuple(conv.structure(item, item_type) for item in value)
+
+        return structure_array
+
+    return factory
 
 
 def make_converter(*, strict: bool = False) -> Converter:
@@ -141,6 +164,7 @@ def make_converter(*, strict: bool = False) -> Converter:
     conv.register_structure_hook(int, _int)
     # Registered by class: dispatch follows the MRO, so this beats the str hook above.
     conv.register_structure_hook(_TolerantEnum, _enum)
+    conv.register_structure_hook_factory(_is_homogeneous_tuple, _array_hook_factory(conv))
     for model in _MODELS:
         conv.register_structure_hook(model, _model_hook(conv, model, strict))
     return conv
