@@ -1,0 +1,92 @@
+"""Starting and stopping the fake: credentials, ports, and nothing left running."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from decimal import Decimal
+
+import pytest
+
+from calypso_async.testing import FakeCalypso
+
+
+async def test_generated_credentials_look_like_calypso_ones() -> None:
+    """Without arguments the fake makes random hex keys and a 0x account."""
+    async with FakeCalypso() as fake:
+        assert re.fullmatch(r"[0-9a-f]{32}", fake.api_key)
+        assert re.fullmatch(r"[0-9a-f]{32}", fake.secret_key)
+        assert re.fullmatch(r"0x[0-9a-f]{40}", fake.account)
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", fake.base_url)
+        assert fake.secret_key not in repr(fake)
+    assert FakeCalypso().api_key != FakeCalypso().api_key
+
+
+async def test_given_credentials_are_used() -> None:
+    """Fixed credentials make the fake reachable by a client configured elsewhere."""
+    async with (
+        FakeCalypso(api_key="k", secret_key="s", account="acc") as fake,
+        fake.client() as client,
+    ):
+        balances = await client.account.balances()
+    assert balances.account == "acc"
+
+
+async def test_close_leaves_no_task_behind() -> None:
+    """Settlement timers, delivery retries and the worker are all gone after close."""
+    fake = FakeCalypso(settle_delay=60, webhook_retry_delays=(60,))
+    await fake.start()
+    async with fake.client() as client:
+        await client.webhooks.create(url="http://127.0.0.1:9/x", event_types=["INVOICE_PAID"])
+        invoice = await client.invoices.create_single(
+            amount=Decimal(1), currency="USDT", description="a"
+        )
+        await fake.pay(invoice.id, 1)
+        await asyncio.sleep(0.05)
+    await fake.close()
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    await fake.close()  # idempotent
+
+
+async def test_close_does_not_wait_for_a_delayed_answer() -> None:
+    """A request sleeping in a delay fault is woken up by close, not waited for."""
+    loop = asyncio.get_running_loop()
+    async with FakeCalypso() as fake:
+        fake.delay("/api/v1/account", 30)
+        async with fake.client(max_retries=0) as client:
+            pending = asyncio.ensure_future(client.account.balances())
+            await asyncio.sleep(0.05)
+            started = loop.time()
+            await fake.close()
+            assert loop.time() - started < 2
+            await asyncio.wait_for(pending, 2)
+
+
+async def test_misuse_is_reported_clearly() -> None:
+    """base_url before start, pay before start, a second start: clear errors."""
+    fake = FakeCalypso()
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = fake.base_url
+    with pytest.raises(RuntimeError, match="not running"):
+        await fake.pay("x", 1)
+    async with fake:
+        with pytest.raises(RuntimeError, match="already started"):
+            await fake.start()
+
+
+async def test_settings_are_checked() -> None:
+    """Negative delays and float tolerances are refused at construction."""
+    with pytest.raises(ValueError, match="settle_delay"):
+        FakeCalypso(settle_delay=-1)
+    with pytest.raises(TypeError, match="float"):
+        FakeCalypso(overpay_tolerance=0.01)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timestamp_window"):
+        FakeCalypso(timestamp_window=0)
+
+
+async def test_a_taken_port_is_an_os_error() -> None:
+    """Two fakes cannot share a port; the second one fails to start cleanly."""
+    async with FakeCalypso() as first:
+        port = int(first.base_url.rsplit(":", 1)[1])
+        with pytest.raises(OSError, match="address already in use"):
+            await FakeCalypso(port=port).start()
