@@ -50,6 +50,20 @@ __all__ = [
 class CalypsoError(Exception):
     """Root of every error raised by calypso_async."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only (sometimes required) arguments, which the default
+        # pickling cannot replay: rebuild from the state instead (multiprocessing workers).
+        return (_rebuild_error, (type(self), self.__dict__.copy(), self.args))
+
+
+def _rebuild_error(
+    cls: type[CalypsoError], state: dict[str, Any], args: tuple[Any, ...]
+) -> CalypsoError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    error.args = args
+    return error
+
 
 class ConfigurationError(CalypsoError, ValueError):
     """An argument or setting is invalid; raised before any request is sent."""
@@ -165,17 +179,6 @@ class APIError(CalypsoError):
         if hint:
             text += f"; {hint}"
         super().__init__(text)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only __init__ needs help to survive pickling (multiprocessing workers).
-        return (_rebuild_api_error, (type(self), self.__dict__.copy(), self.args))
-
-
-def _rebuild_api_error(cls: type[APIError], state: dict[str, Any], args: tuple[Any, ...]) -> Any:
-    error = cls.__new__(cls)
-    error.__dict__.update(state)
-    error.args = args
-    return error
 
 
 class BadRequestError(APIError):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
 import pytest
+from aioresponses import aioresponses
 
-from calypso_async import CalypsoClient, ConfigurationError, RetryPolicy
+from calypso_async import CalypsoClient, ConfigurationError, LifecycleError, RetryPolicy
 from calypso_async._account import Account
 from calypso_async._invoices import Invoices
 from calypso_async._webhooks import Webhooks
 
-from .conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY
+from .conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, load_fixture
 
 CREDENTIALS = {"api_key": API_KEY, "secret_key": SECRET_KEY, "account": ACCOUNT}
 
@@ -221,3 +223,21 @@ def test_resources_are_namespaces_created_once() -> None:
     assert isinstance(client.account, Account)
     assert client.invoices is client.invoices
     assert client.webhooks is client.webhooks
+
+
+def test_client_used_from_another_event_loop_is_a_lifecycle_error(
+    mock_api: aioresponses,
+) -> None:
+    """A client belongs to the loop it first ran in; another loop gets a clear error."""
+    mock_api.post(BASE_URL + "/api/v1/invoice", body=load_fixture("invoice_unlimited.json"))
+
+    async def first_loop() -> CalypsoClient:
+        async with aiohttp.ClientSession() as http:
+            client = build(session=http)
+            await client.invoices.get("75867d4d-764c-4dd2-94a5-3e07a41c22ea")
+        return client
+
+    client = asyncio.run(first_loop())
+    with pytest.raises(LifecycleError, match="another event loop"):
+        asyncio.run(client.invoices.get("75867d4d-764c-4dd2-94a5-3e07a41c22ea"))
+    assert sum(len(calls) for calls in mock_api.requests.values()) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -562,3 +563,22 @@ async def test_wait_for_refuses_bad_arguments_before_polling(
     with pytest.raises(ConfigurationError):
         await client.invoices.wait_for(INVOICE_ID, states, **options)
     assert mock_api.requests == {}
+
+
+async def test_wait_errors_survive_pickling_with_their_invoice(
+    client: CalypsoClient, mock_api: aioresponses
+) -> None:
+    """WaitTimeoutError and InvoiceStateError keep the invoice across a process boundary."""
+    mock_api.post(api(INVOICE), body=invoice_body("PENDING_PAYMENT"))
+    mock_api.post(api(INVOICE), body=invoice_body("ARCHIVED"))
+    mock_api.post(api(INVOICE), body=invoice_body("PENDING_PAYMENT"), repeat=True)
+    with pytest.raises(InvoiceStateError) as state_info:
+        await client.invoices.wait_for(INVOICE_ID, InvoiceState.PAID)
+    with pytest.raises(WaitTimeoutError) as timeout_info:
+        await client.invoices.wait_for(INVOICE_ID, InvoiceState.PAID, timeout=1)
+    state_copy = pickle.loads(pickle.dumps(state_info.value))  # noqa: S301 - our own bytes
+    assert state_copy.invoice == state_info.value.invoice
+    assert str(state_copy) == str(state_info.value)
+    timeout_copy = pickle.loads(pickle.dumps(timeout_info.value))  # noqa: S301
+    assert timeout_copy.last_invoice == timeout_info.value.last_invoice
+    assert timeout_copy.path == INVOICE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -320,6 +321,26 @@ async def test_empty_error_body_is_still_a_typed_error_with_the_status(
         await client.invoices.get(INVOICE_ID)
     assert info.value.status == status
     assert "no error details" in info.value.message
+
+
+async def test_errors_survive_pickling_with_their_details(
+    make_client: MakeClient, mock_api: aioresponses
+) -> None:
+    """An error sent to another process (multiprocessing) keeps its class and details."""
+    client = make_client(max_retries=0)
+    mock_api.post(api(INVOICE), status=429, body=load_fixture("error_400.json"))
+    mock_api.post(api(INVOICE), exception=aiohttp.ServerDisconnectedError())
+    errors: list[Exception] = []
+    for _ in range(2):
+        with pytest.raises((RateLimitError, CalypsoConnectionError)) as info:
+            await client.invoices.get(INVOICE_ID)
+        errors.append(info.value)
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
+        assert vars(copy) == vars(error)
+    assert pickle.loads(pickle.dumps(errors[0])).trace_id == "3f2a9c1e7b5d4a68"  # noqa: S301
 
 
 async def test_success_with_a_non_json_body_is_a_decode_error(
