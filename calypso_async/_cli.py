@@ -1,0 +1,228 @@
+"""The ``calypso-async`` command: a local fake server, a demo, and a few read-only calls.
+
+::
+
+    calypso-async fake [--port 8080] [--host 127.0.0.1] [--settle-delay S] [--latency S]
+    calypso-async demo
+    calypso-async invoice get ID
+    calypso-async account balances
+    calypso-async webhooks list
+
+The last three talk to the real API with the ``CALYPSO_*`` environment variables
+(``CalypsoClient.from_env``). Exit codes: 0 success, 1 an API or network error, 2 a usage
+or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from ._client import CalypsoClient
+from ._errors import CalypsoError, ConfigurationError
+from ._json import format_decimal
+
+__all__ = ["main"]
+
+_PROG = "calypso-async"
+
+
+def _seconds_or_none(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("seconds cannot be negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _seconds_or_none(text)
+    if value is None:
+        raise argparse.ArgumentTypeError("a number of seconds is needed here")
+    return value
+
+
+async def _serve(args: argparse.Namespace, out: Any) -> int:
+    from .testing import FakeCalypso
+
+    fake = FakeCalypso(
+        host=args.host,
+        port=args.port,
+        settle_delay=args.settle_delay,
+        latency=args.latency,
+        api_key=args.api_key,
+        secret_key=args.secret_key,
+        account=args.account,
+    )
+    try:
+        await fake.start()
+    except OSError as exc:
+        print(f"{_PROG}: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Handlers go in before the credentials line: a script may signal as soon as it reads it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        # Asked for explicitly: this line is how scripts learn the fake's credentials.
+        print(
+            f"CALYPSO_BASE_URL={fake.base_url} CALYPSO_API_KEY={fake.api_key} "
+            f"CALYPSO_SECRET_KEY={fake.secret_key} CALYPSO_ACCOUNT={fake.account}",
+            file=out,
+            flush=True,
+        )
+        print(
+            f"FakeCalypso is serving the Calypso 2.0 API at {fake.base_url} "
+            "(test credentials above; export them to point CalypsoClient.from_env() here). "
+            "Press Ctrl+C to stop.",
+            file=out,
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await fake.close()
+    print("FakeCalypso stopped.", file=out, flush=True)
+    return 0
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_show(item) for item in value) or "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_show(item)}" for key, item in value.items())
+    return str(value)
+
+
+async def _invoice_get(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
+    invoice = await client.invoices.get(args.id)
+    for key, value in invoice.raw.items():
+        if value is not None:
+            print(f"{key}: {_show(value)}", file=out)
+
+
+async def _account_balances(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
+    balances = await client.account.balances()
+    print(f"account {balances.account} ({balances.name or 'no name'})", file=out)
+    if not balances.balances:
+        print("  no balances", file=out)
+    for balance in balances.balances:
+        print(f"  {_show(balance.amount)} {balance.currency}", file=out)
+
+
+async def _webhooks_list(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
+    subscriptions = await client.webhooks.list()
+    if not subscriptions:
+        print("no webhook subscriptions", file=out)
+    for sub in subscriptions:
+        # The secret key is deliberately not shown.
+        print(
+            f"{sub.request_id}  {sub.url}  events={_show(sub.notification_event_types)}  "
+            f"services={_show(sub.notification_service_types)}  "
+            f"errors={sub.blocked_by_error_count}",
+            file=out,
+        )
+
+
+_ApiCommand = Callable[[CalypsoClient, argparse.Namespace, Any], Awaitable[None]]
+
+
+async def _with_client(command: _ApiCommand, args: argparse.Namespace, out: Any) -> int:
+    try:
+        client = CalypsoClient.from_env()
+    except ConfigurationError as exc:
+        print(f"{_PROG}: {exc}; set them to your Calypso credentials", file=sys.stderr)
+        return 2
+    try:
+        async with client:
+            await command(client, args, out)
+    except CalypsoError as exc:
+        print(f"{_PROG}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_PROG, description="Tools around the Calypso Payment API 2.0 SDK."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    fake = commands.add_parser("fake", help="run a local fake Calypso server in the foreground")
+    fake.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    fake.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
+    fake.add_argument(
+        "--settle-delay",
+        type=_seconds_or_none,
+        default=0.05,
+        metavar="S",
+        help="seconds from PAID to COMPLETED ('none': never)",
+    )
+    fake.add_argument(
+        "--latency", type=_seconds, default=0.0, metavar="S", help="seconds added to answers"
+    )
+    fake.add_argument("--api-key", help="API key to accept (random when omitted)")
+    fake.add_argument("--secret-key", help="secret key to verify with (random when omitted)")
+    fake.add_argument("--account", help="account id to expect (random when omitted)")
+
+    commands.add_parser("demo", help="pay three invoices on an in-process fake and explain")
+
+    invoice = commands.add_parser("invoice", help="invoice calls (CALYPSO_* variables)")
+    invoice_commands = invoice.add_subparsers(dest="action", metavar="ACTION", required=True)
+    get = invoice_commands.add_parser("get", help="show one invoice")
+    get.add_argument("id", help="the invoice id")
+
+    account = commands.add_parser("account", help="account calls (CALYPSO_* variables)")
+    account_commands = account.add_subparsers(dest="action", metavar="ACTION", required=True)
+    account_commands.add_parser("balances", help="show the account's balances")
+
+    webhooks = commands.add_parser("webhooks", help="webhook calls (CALYPSO_* variables)")
+    webhook_commands = webhooks.add_subparsers(dest="action", metavar="ACTION", required=True)
+    webhook_commands.add_parser("list", help="list webhook subscriptions (no secrets)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``calypso-async`` command line.
+
+    Args:
+        argv: The arguments after the program name (``sys.argv[1:]`` when ``None``).
+
+    Returns:
+        The exit code: 0 success, 1 an API or network error, 2 a usage or
+        configuration error.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    out = sys.stdout
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if args.command == "fake":
+        with contextlib.suppress(KeyboardInterrupt):
+            return asyncio.run(_serve(args, out))
+        return 0
+    if args.command == "demo":
+        from ._demo import run_demo
+
+        return asyncio.run(run_demo(out))
+    api_commands: dict[tuple[str, str], _ApiCommand] = {
+        ("invoice", "get"): _invoice_get,
+        ("account", "balances"): _account_balances,
+        ("webhooks", "list"): _webhooks_list,
+    }
+    return asyncio.run(_with_client(api_commands[args.command, args.action], args, out))

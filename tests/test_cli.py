@@ -1,0 +1,168 @@
+"""The calypso-async command line: demo, fake server subprocess, read-only API calls."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from calypso_async._cli import main
+from calypso_async._demo import run_demo
+
+ENV_VARS = ("CALYPSO_API_KEY", "CALYPSO_SECRET_KEY", "CALYPSO_ACCOUNT", "CALYPSO_BASE_URL")
+FIRST_LINE = re.compile(
+    r"CALYPSO_BASE_URL=(?P<CALYPSO_BASE_URL>http://127\.0\.0\.1:\d+) "
+    r"CALYPSO_API_KEY=(?P<CALYPSO_API_KEY>\S+) "
+    r"CALYPSO_SECRET_KEY=(?P<CALYPSO_SECRET_KEY>\S+) "
+    r"CALYPSO_ACCOUNT=(?P<CALYPSO_ACCOUNT>\S+)"
+)
+
+
+@pytest.fixture(scope="module")
+def fake_process() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    """`python -m calypso_async fake --port 0` in a subprocess, always terminated."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "calypso_async", "fake", "--port", "0", "--api-key", "cli-key"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        match = FIRST_LINE.fullmatch(first.strip())
+        assert match, f"unexpected first line: {first!r}"
+        yield process, match.groupdict()
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+@pytest.fixture
+def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_demo_tells_three_stories(capsys: pytest.CaptureFixture[str]) -> None:
+    """`calypso-async demo` exits 0 and explains the exact, short and over payments."""
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "1. Paid exactly: 10.234 of 10.234 USDT" in out
+    assert "PENDING_PAYMENT -> PAID -> COMPLETED" in out
+    assert "2. Paid short: 10.00 of 10.234 USDT" in out
+    assert "PENDING_INTERVENTION (UNDERPAY)" in out
+    assert "Held for a human: 0.234 USDT short" in out
+    assert "3. Paid over: 10.50 of 10.234 USDT" in out
+    assert (
+        "PENDING_INTERVENTION (OVERPAY) -> return-to-paid -> PAID -> COMPLETED "
+        "-> close-intervention" in out
+    )
+    assert "0.266 more than asked" in out
+    assert "Account balance after settlement: 20.734 USDT" in out
+
+
+async def test_run_demo_writes_to_the_stream_it_is_given() -> None:
+    """run_demo is usable on its own, writing only to `out`."""
+    out = io.StringIO()
+    assert await run_demo(out) == 0
+    assert len(re.findall(r"^   invoice [0-9a-f-]{36}$", out.getvalue(), re.MULTILINE)) == 3
+
+
+def test_missing_variables_give_a_friendly_exit_2(
+    no_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No CALYPSO_* variables: one line on stderr naming them, exit code 2."""
+    assert main(["invoice", "get", "abc"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert "CALYPSO_API_KEY" in lines[0]
+    assert "Traceback" not in captured.err
+
+
+def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """A bare `calypso-async` shows what it can do."""
+    assert main([]) == 2
+    assert "demo" in capsys.readouterr().err
+
+
+def test_fake_subcommand_prints_its_credentials_first(
+    fake_process: tuple[subprocess.Popen[str], dict[str, str]],
+) -> None:
+    """The first line carries every CALYPSO_* variable; --api-key fixes the key."""
+    process, env = fake_process
+    assert process.poll() is None
+    assert env["CALYPSO_API_KEY"] == "cli-key"
+    assert re.fullmatch(r"0x[0-9a-f]{40}", env["CALYPSO_ACCOUNT"])
+
+
+def test_api_commands_talk_to_the_fake(
+    fake_process: tuple[subprocess.Popen[str], dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With the printed variables exported, the read-only commands work; no secret shown."""
+    _, env = fake_process
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert main(["account", "balances"]) == 0
+    assert main(["webhooks", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"account {env['CALYPSO_ACCOUNT']}" in out
+    assert "no webhook subscriptions" in out
+    assert env["CALYPSO_SECRET_KEY"] not in out
+
+
+def test_api_errors_are_one_line_without_traceback(
+    fake_process: tuple[subprocess.Popen[str], dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An unknown invoice is exit 1 with the typed error on stderr."""
+    _, env = fake_process
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert main(["invoice", "get", "no-such-invoice"]) == 1
+    err = capsys.readouterr().err
+    assert "NotFoundError" in err
+    assert "INVOICE_NOT_FOUND" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals are POSIX")
+def test_fake_subcommand_stops_cleanly_on_sigterm() -> None:
+    """SIGTERM ends `calypso-async fake` with exit code 0 and a goodbye line."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "calypso_async", "fake", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("CALYPSO_BASE_URL=")
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "FakeCalypso stopped." in out
