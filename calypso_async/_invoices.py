@@ -243,7 +243,11 @@ class Invoices:
         if not wanted or not all(isinstance(s, InvoiceState) for s in wanted):
             raise ConfigurationError("states must be one or more InvoiceState members")
         check.identifier("id", id)
-        for name, value in (("timeout", timeout), ("interval", interval)):
+        for name, value in (
+            ("timeout", timeout),
+            ("interval", interval),
+            ("max_interval", max_interval),  # 0 would poll the API in a tight loop
+        ):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive number of seconds")
         clock, sleep = self._session.clock, self._session.sleep

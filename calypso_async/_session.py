@@ -354,7 +354,11 @@ class CalypsoSession:
         began = self._clock()
         try:
             async with asyncio.timeout(timeout):
-                async with http.request(method, url, data=body, headers=headers) as response:
+                # Never follow a redirect: it could leave TLS or the API host and replay
+                # the signed body there (307/308). A 3xx surfaces as an APIError instead.
+                async with http.request(
+                    method, url, data=body, headers=headers, allow_redirects=False
+                ) as response:
                     raw = await response.read()
                     status = response.status
                     response_headers = response.headers

@@ -554,12 +554,13 @@ async def test_wait_for_does_not_poll_through_a_permanent_error(
         pytest.param(InvoiceState.COMPLETED, {"timeout": 0}, id="zero-timeout"),
         pytest.param(InvoiceState.COMPLETED, {"interval": -1}, id="negative-interval"),
         pytest.param(InvoiceState.COMPLETED, {"timeout": True}, id="bool-timeout"),
+        pytest.param(InvoiceState.COMPLETED, {"max_interval": 0}, id="zero-max-interval"),
     ],
 )
 async def test_wait_for_refuses_bad_arguments_before_polling(
     client: CalypsoClient, mock_api: aioresponses, states: Any, options: dict[str, Any]
 ) -> None:
-    """No states, a plain string, or a non-positive time is a ConfigurationError."""
+    """No states, a plain string, or a non-positive time or interval is refused."""
     with pytest.raises(ConfigurationError):
         await client.invoices.wait_for(INVOICE_ID, states, **options)
     assert mock_api.requests == {}

@@ -343,6 +343,21 @@ async def test_errors_survive_pickling_with_their_details(
     assert pickle.loads(pickle.dumps(errors[0])).trace_id == "3f2a9c1e7b5d4a68"  # noqa: S301
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_redirects_are_not_followed(
+    client: CalypsoClient, mock_api: aioresponses, status: int
+) -> None:
+    """A redirect (possibly to plain http, elsewhere) is an APIError, never followed."""
+    elsewhere = "http://evil.example/api/v1/invoice"
+    mock_api.post(api(INVOICE), status=status, headers={"Location": elsewhere})
+    mock_api.post(elsewhere, body=INVOICE_BODY)
+    mock_api.get(elsewhere, body=INVOICE_BODY)
+    with pytest.raises(APIError) as info:
+        await client.invoices.get(INVOICE_ID)
+    assert info.value.status == status
+    assert [key for key in mock_api.requests if key[1].host == "evil.example"] == []
+
+
 async def test_success_with_a_non_json_body_is_a_decode_error(
     client: CalypsoClient, mock_api: aioresponses
 ) -> None:
