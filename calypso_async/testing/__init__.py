@@ -18,7 +18,7 @@ signed webhook deliveries, plus fault injection::
 
 from ._fake import FakeCalypso
 from ._records import Delivery, FakeCalypsoError, RecordedCall
-from ._state import FAKE_FIAT_RATES, UNDERPAY_THRESHOLD
+from ._rules import FAKE_FIAT_RATES, UNDERPAY_THRESHOLD
 
 __all__ = [
     "FAKE_FIAT_RATES",

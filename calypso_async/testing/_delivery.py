@@ -21,8 +21,8 @@ import attrs
 
 from .. import _json
 from .._signing import sign
+from ._invoice import InvoiceEvent, wire_date_naive
 from ._records import Delivery
-from ._state import InvoiceEvent, wire_date_naive
 from ._subscriptions import FakeSubscription, SubscriptionBook
 
 __all__ = ["Deliverer"]

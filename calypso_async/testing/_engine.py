@@ -19,8 +19,9 @@ from typing import Any
 from .._enums import EventType, InvoiceState
 from ._delivery import Deliverer
 from ._faults import FaultPlan
+from ._invoice import InvoiceEvent
 from ._records import RecordedCall
-from ._state import InvoiceBook, InvoiceEvent
+from ._state import InvoiceBook
 from ._subscriptions import SubscriptionBook
 
 __all__ = ["Engine"]

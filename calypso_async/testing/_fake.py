@@ -10,10 +10,10 @@ from typing import Any, Self
 
 from .._client import CalypsoClient
 from ._engine import Engine
-from ._faults import Fault, FaultKind, check_delay, check_status, check_times
+from ._faults import FaultInjection, check_times
 from ._records import Delivery, RecordedCall
+from ._rules import FAKE_FIAT_RATES
 from ._server import FakeServer
-from ._state import FAKE_FIAT_RATES
 
 __all__ = ["FakeCalypso"]
 
@@ -37,7 +37,7 @@ def _amount(value: Decimal | str | int) -> Decimal:
         raise ValueError(f"amount {value!r} is not a number") from None
 
 
-class FakeCalypso:
+class FakeCalypso(FaultInjection):
     """A real aiohttp.web server on loopback speaking the Calypso 2.0 wire protocol.
 
     It checks keys, signatures, timestamps and accounts as Calypso does, keeps invoices
@@ -51,6 +51,14 @@ class FakeCalypso:
                     amount=Decimal("10.234"), currency="USDT", description="order 42"
                 )
                 await fake.pay(invoice.id, "10.00")  # an underpay: PENDING_INTERVENTION
+
+    Where the Calypso docs are silent, the fake chooses (and the tests pin): an unknown
+    invoice is a 404 ``INVOICE_NOT_FOUND``; an illegal transition a 400
+    ``INVALID_INVOICE_STATE``; a bad payload field a 400 ``VALIDATION_ERROR`` naming it;
+    ``isInterventionResolved`` is ``true`` until an intervention opens; single-fiat
+    amounts come from :data:`FAKE_FIAT_RATES`; an unlimited invoice goes ``PAID`` then
+    ``COMPLETED`` on each payment and keeps accepting more; nothing expires by itself
+    (call :meth:`expire`); a webhook subscription is never blocked.
 
     Args:
         api_key: The API key it accepts; random hex when ``None``.
@@ -179,18 +187,20 @@ class FakeCalypso:
         """Return a :class:`~calypso_async.CalypsoClient` pointed at this fake.
 
         Args:
-            **options: Any other keyword argument of ``CalypsoClient`` (``sleep=``,
-                ``max_retries=``, ``timeout=``...).
+            **options: Any keyword argument of ``CalypsoClient`` (``sleep=``,
+                ``max_retries=``, ``timeout=``...); ``api_key``, ``secret_key`` and
+                ``account`` override the fake's own, to test refusals.
 
         The caller closes it (``async with fake.client() as client:``).
         """
-        return CalypsoClient(
-            api_key=self.api_key,
-            secret_key=self.secret_key,
-            account=self.account,
-            base_url=self.base_url,
-            **options,
-        )
+        settings: dict[str, Any] = {
+            "api_key": self.api_key,
+            "secret_key": self.secret_key,
+            "account": self.account,
+            "base_url": self.base_url,
+        }
+        settings.update(options)
+        return CalypsoClient(**settings)
 
     # -- settings that may change while running --------------------------------------
 
@@ -333,71 +343,3 @@ class FakeCalypso:
             TimeoutError: Deliveries were still pending after ``timeout`` seconds.
         """
         await self._engine.deliverer.wait_idle(timeout)
-
-    # -- fault injection -------------------------------------------------------------
-
-    def fail(
-        self,
-        path: str,
-        status: int = 503,
-        *,
-        times: int = 1,
-        retry_after: str | None = None,
-        body: bytes | None = None,
-        after_action: bool = False,
-    ) -> None:
-        """Answer the next ``times`` calls to ``path`` with ``status``.
-
-        Args:
-            path: The API path, such as ``"/api/v1/invoice"``.
-            status: The status to answer (``fail(path, 200, body=b"")`` sends an empty
-                200).
-            times: How many calls meet the fault.
-            retry_after: A ``Retry-After`` header value, such as ``"2"``.
-            body: The body to send instead of a Calypso error JSON (such as
-                ``b"<html>bad gateway</html>"``).
-            after_action: Carry the call out first (the failure hides a success).
-        """
-        self._engine.faults.add(
-            path,
-            Fault(
-                FaultKind.FAIL,
-                check_times(times),
-                after_action,
-                status=check_status(status),
-                body=body,
-                retry_after=retry_after,
-            ),
-        )
-
-    def drop(self, path: str, *, times: int = 1, after_action: bool = False) -> None:
-        """Close the connection of the next ``times`` calls to ``path`` without answering.
-
-        With ``after_action=True`` the server first carries the call out (state
-        changes, events, recording): the lost-response case.
-        """
-        self._engine.faults.add(path, Fault(FaultKind.DROP, check_times(times), after_action))
-
-    def delay(
-        self, path: str, seconds: float, *, times: int = 1, after_action: bool = True
-    ) -> None:
-        """Sleep ``seconds`` before answering the next ``times`` calls to ``path``.
-
-        With ``after_action=True`` (the default) the call is carried out first, so a
-        client that times out has still changed the state.
-        """
-        fault = Fault(FaultKind.DELAY, check_times(times), after_action)
-        fault.seconds = check_delay(seconds)
-        self._engine.faults.add(path, fault)
-
-    def garbage(self, path: str, *, times: int = 1, status: int = 200) -> None:
-        """Answer the next ``times`` calls to ``path`` with a body that is not JSON.
-
-        The call is carried out first, as behind a proxy that mangles the answer.
-        """
-        fault = Fault(FaultKind.GARBAGE, check_times(times), True, status=check_status(status))
-        self._engine.faults.add(path, fault)
-
-    def clear_faults(self) -> None:
-        """Forget every fault not yet used."""
-        self._engine.faults.clear()

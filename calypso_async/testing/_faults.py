@@ -5,10 +5,14 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
+from typing import TYPE_CHECKING
 
 import attrs
 
-__all__ = ["Fault", "FaultKind", "FaultPlan"]
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+__all__ = ["Fault", "FaultInjection", "FaultKind", "FaultPlan"]
 
 GARBAGE_BODY = (
     b"<html><body><h1>502 Bad Gateway</h1>upstream sent an invalid response</body></html>"
@@ -101,3 +105,75 @@ class FaultPlan:
     def clear(self) -> None:
         """Forget every queued fault."""
         self._queues.clear()
+
+
+class FaultInjection:
+    """The fault-injection methods of ``FakeCalypso``: per path, first queued first used."""
+
+    _engine: Engine
+
+    def fail(
+        self,
+        path: str,
+        status: int = 503,
+        *,
+        times: int = 1,
+        retry_after: str | None = None,
+        body: bytes | None = None,
+        after_action: bool = False,
+    ) -> None:
+        """Answer the next ``times`` calls to ``path`` with ``status``.
+
+        Args:
+            path: The API path, such as ``"/api/v1/invoice"``.
+            status: The status to answer (``fail(path, 200, body=b"")`` sends an empty
+                200).
+            times: How many calls meet the fault.
+            retry_after: A ``Retry-After`` header value, such as ``"2"``.
+            body: The body to send instead of a Calypso error JSON (such as
+                ``b"<html>bad gateway</html>"``).
+            after_action: Carry the call out first (the failure hides a success).
+        """
+        self._engine.faults.add(
+            path,
+            Fault(
+                FaultKind.FAIL,
+                check_times(times),
+                after_action,
+                status=check_status(status),
+                body=body,
+                retry_after=retry_after,
+            ),
+        )
+
+    def drop(self, path: str, *, times: int = 1, after_action: bool = False) -> None:
+        """Close the connection of the next ``times`` calls to ``path`` without answering.
+
+        With ``after_action=True`` the server first carries the call out (state
+        changes, events, recording): the lost-response case.
+        """
+        self._engine.faults.add(path, Fault(FaultKind.DROP, check_times(times), after_action))
+
+    def delay(
+        self, path: str, seconds: float, *, times: int = 1, after_action: bool = True
+    ) -> None:
+        """Sleep ``seconds`` before answering the next ``times`` calls to ``path``.
+
+        With ``after_action=True`` (the default) the call is carried out first, so a
+        client that times out has still changed the state.
+        """
+        fault = Fault(FaultKind.DELAY, check_times(times), after_action)
+        fault.seconds = check_delay(seconds)
+        self._engine.faults.add(path, fault)
+
+    def garbage(self, path: str, *, times: int = 1, status: int = 200) -> None:
+        """Answer the next ``times`` calls to ``path`` with a body that is not JSON.
+
+        The call is carried out first, as behind a proxy that mangles the answer.
+        """
+        fault = Fault(FaultKind.GARBAGE, check_times(times), True, status=check_status(status))
+        self._engine.faults.add(path, fault)
+
+    def clear_faults(self) -> None:
+        """Forget every fault not yet used."""
+        self._engine.faults.clear()

@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._enums import InvoiceType
+from ._invoice import InvoiceDraft
 from ._records import FakeCalypsoError
-from ._state import InvoiceDraft
 
 __all__ = [
     "invoice_draft",

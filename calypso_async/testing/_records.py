@@ -41,7 +41,7 @@ class RecordedCall:
             or was not JSON.
         status: The status answered, or ``None`` while in progress or when the
             connection was dropped instead.
-        headers: The request headers (``Key`` and ``Sign`` included).
+        headers: The request headers, case-insensitive (``Key`` and ``Sign`` included).
         body: The raw request body.
         error_code: The ``errorCode`` answered, for a refused request.
         dropped: Whether the connection was closed instead of answering.

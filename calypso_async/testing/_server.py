@@ -18,6 +18,7 @@ from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .. import _json
 from .._signing import verify_signature
@@ -112,7 +113,7 @@ class FakeServer:
             path=request.path,
             method=request.method,
             payload=payload if isinstance(payload, Mapping) else None,
-            headers=dict(request.headers),
+            headers=CIMultiDictProxy(CIMultiDict(request.headers)),
             body=raw,
         )
         engine.calls.append(call)

@@ -8,7 +8,8 @@ Calypso docs are silent the fake makes a documented choice:
 * ``isInterventionResolved`` is ``true`` while an invoice has no intervention (as in
   the published example of a fresh unlimited invoice), ``false`` from the moment one is
   opened until ``close-intervention``; ``interventionType`` is ``null`` until then.
-* ``totalDebitAmount`` is the sum of the payments received so far; ``fee`` is ``0``.
+* The default ``expiration`` is 30 days after creation (as in the published example);
+  nothing expires by itself: tests call ``FakeCalypso.expire``.
 * A ``SINGLE_FIAT`` invoice's crypto amount is ``fiatAmount`` times a fixed rate from
   :data:`FAKE_FIAT_RATES` (never recomputed).
 * An ``UNLIMITED`` invoice takes any number of payments: each one moves it to ``PAID``
@@ -23,45 +24,13 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from types import MappingProxyType
-from typing import Any
 
-import attrs
-
-from .._enums import EventLevel, EventType, InterventionType, InvoiceState, InvoiceType
+from .._enums import EventLevel, EventType, InvoiceState, InvoiceType
+from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent
 from ._records import FakeCalypsoError
+from ._rules import FAKE_FIAT_RATES, payment_outcome
 
-__all__ = [
-    "FAKE_FIAT_RATES",
-    "UNDERPAY_THRESHOLD",
-    "FakeInvoice",
-    "InvoiceBook",
-    "InvoiceDraft",
-    "InvoiceEvent",
-    "payment_outcome",
-    "wire_date",
-    "wire_date_naive",
-]
-
-UNDERPAY_THRESHOLD = Decimal("0.995")
-"""Below this fraction of the amount a payment is an underpay (Calypso's fixed rule)."""
-
-FAKE_FIAT_RATES: Mapping[tuple[str, str], Decimal] = MappingProxyType(
-    {
-        ("USD", "USDT"): Decimal("1"),
-        ("USD", "USDC"): Decimal("1"),
-        ("USD", "DAI"): Decimal("1"),
-        ("USD", "ETH"): Decimal("0.0004"),
-        ("USD", "BTC"): Decimal("0.000016"),
-        ("USD", "TRX"): Decimal("8"),
-        ("EUR", "USDT"): Decimal("1.08"),
-        ("EUR", "USDC"): Decimal("1.08"),
-        ("EUR", "ETH"): Decimal("0.000432"),
-        ("EUR", "BTC"): Decimal("0.00001728"),
-    }
-)
-"""Crypto units per one fiat unit, keyed ``(fiatCurrency, currency)``: made-up, fixed
-rates for ``single-fiat`` invoices, so that amounts in tests are predictable."""
+__all__ = ["INVOICE_LIFETIME", "InvoiceBook"]
 
 INVOICE_LIFETIME = timedelta(days=30)
 """Default ``expiration`` after creation, as in the published example."""
@@ -70,140 +39,6 @@ _PAYABLE = frozenset({InvoiceState.PENDING_PAYMENT, InvoiceState.MEM_POOL_FOUND}
 _UNLIMITED_PAYABLE = _PAYABLE | {InvoiceState.PAID, InvoiceState.COMPLETED}
 _FINAL = frozenset({InvoiceState.COMPLETED, InvoiceState.ARCHIVED, InvoiceState.DECLINED})
 _ZERO = Decimal(0)
-
-
-def wire_date(moment: datetime) -> str:
-    """Write a UTC date the way newer Calypso answers do: ``2025-07-05T22:31:09.255Z``."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def wire_date_naive(moment: datetime) -> str:
-    """Write a UTC date the way older Calypso answers do: ``2022-08-25T12:47:28.200475``."""
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds")
-
-
-def payment_outcome(
-    invoice_type: InvoiceType,
-    *,
-    paid: Decimal,
-    amount: Decimal | None,
-    lower_bound: Decimal | None,
-    overpay_tolerance: Decimal,
-) -> tuple[InvoiceState, InterventionType | None]:
-    """Apply Calypso's payment rules to the total paid into an invoice.
-
-    SINGLE and SINGLE_FIAT: below ``0.995`` of the amount is an underpay, above
-    ``amount * (1 + overpay_tolerance)`` an overpay (both ``PENDING_INTERVENTION``);
-    anything between is ``PAID``. BOUND: ``PAID`` once ``lower_bound`` is reached, else
-    still ``PENDING_PAYMENT``. UNLIMITED (and anything else): every payment is ``PAID``.
-
-    Returns:
-        The new state, and the intervention type when one is opened.
-    """
-    if invoice_type in (InvoiceType.SINGLE, InvoiceType.SINGLE_FIAT) and amount is not None:
-        # Multiplying keeps the comparison exact; paid / amount could round.
-        if paid < amount * UNDERPAY_THRESHOLD:
-            return InvoiceState.PENDING_INTERVENTION, InterventionType.UNDERPAY
-        if paid > amount * (1 + overpay_tolerance):
-            return InvoiceState.PENDING_INTERVENTION, InterventionType.OVERPAY
-        return InvoiceState.PAID, None
-    if invoice_type is InvoiceType.BOUND and lower_bound is not None and paid < lower_bound:
-        return InvoiceState.PENDING_PAYMENT, None
-    return InvoiceState.PAID, None
-
-
-@attrs.frozen
-class InvoiceEvent:
-    """Something that happened to an invoice, to be sent to webhook subscribers."""
-
-    event_type: EventType
-    level: EventLevel
-    invoice_id: str
-    idempotency_key: str
-    message: str
-    created: datetime
-
-
-@attrs.frozen
-class InvoiceDraft:
-    """A create request, read from its payload (wire names already translated)."""
-
-    type: InvoiceType
-    currency: str
-    description: str
-    idempotency_key: str | None = None
-    amount: Decimal | None = None
-    lower_bound: Decimal | None = None
-    fiat_amount: Decimal | None = None
-    fiat_currency: str | None = None
-    external_id: str | None = None
-    expiration: datetime | None = None
-    return_url: str | None = None
-    logo_url: str | None = None
-    support_url: str | None = None
-    fiat_available: bool | None = None
-
-
-@attrs.define
-class FakeInvoice:
-    """One invoice as the fake keeps it; :meth:`to_wire` is its InvoiceDTO JSON."""
-
-    id: str
-    type: InvoiceType
-    currency: str
-    description: str
-    idempotency_key: str
-    invoice_address: str
-    created_date: datetime
-    expiration: datetime
-    amount: Decimal | None = None
-    lower_bound: Decimal | None = None
-    fiat_amount: Decimal | None = None
-    fiat_currency: str | None = None
-    last_fiat_updated: datetime | None = None
-    external_id: str | None = None
-    return_url: str | None = None
-    logo_url: str | None = None
-    support_url: str | None = None
-    fiat_available: bool | None = None
-    state: InvoiceState = InvoiceState.PENDING_PAYMENT
-    paid: Decimal = _ZERO
-    credited: Decimal = _ZERO
-    intervention_type: InterventionType | None = None
-    intervention_resolved: bool = True
-    last_deposit_hash: str | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        """Return the invoice as Calypso writes it (camelCase keys, ``Decimal`` money)."""
-        return {
-            "id": self.id,
-            "invoiceAddress": self.invoice_address,
-            "type": str(self.type),
-            "amount": self.amount,
-            "fee": _ZERO,
-            "totalDebitAmount": self.paid,
-            "currency": self.currency,
-            "state": str(self.state),
-            "lastDepositHash": self.last_deposit_hash,
-            "description": self.description,
-            "createdDate": wire_date(self.created_date),
-            "idempotencyKey": self.idempotency_key,
-            "expiration": wire_date_naive(self.expiration),
-            "fiatAmount": self.fiat_amount,
-            "fiatCurrency": self.fiat_currency,
-            "lastFiatUpdated": (
-                wire_date(self.last_fiat_updated) if self.last_fiat_updated else None
-            ),
-            "interventionType": str(self.intervention_type) if self.intervention_type else None,
-            "isInterventionResolved": self.intervention_resolved,
-            "subscriptionEnabled": False,
-            "returnUrl": self.return_url,
-            "logoUrl": self.logo_url,
-            "supportUrl": self.support_url,
-            "externalId": self.external_id,
-            "lowerBound": self.lower_bound,
-            "fiatAvailable": self.fiat_available,
-        }
 
 
 def _invalid_state(message: str) -> FakeCalypsoError:

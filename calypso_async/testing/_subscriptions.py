@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
+from ._invoice import wire_date_naive
 from ._records import FakeCalypsoError
-from ._state import wire_date_naive
 
 __all__ = ["FakeSubscription", "SubscriptionBook"]
 

@@ -90,3 +90,26 @@ async def test_a_taken_port_is_an_os_error() -> None:
         port = int(first.base_url.rsplit(":", 1)[1])
         with pytest.raises(OSError, match="address already in use"):
             await FakeCalypso(port=port).start()
+
+
+def test_public_names_are_sorted_and_documented() -> None:
+    """calypso_async.testing exports a sorted __all__, each class with a docstring."""
+    import calypso_async.testing as testing
+
+    def kind(name: str) -> tuple[int, str]:  # ruff's order: CONSTANTS, Classes, functions
+        return (0 if name.isupper() else 1 if name[0].isupper() else 2), name
+
+    assert testing.__all__ == sorted(testing.__all__, key=kind)
+    for name in testing.__all__:
+        obj = getattr(testing, name)
+        if isinstance(obj, type):
+            assert obj.__doc__, name
+
+
+async def test_recorded_headers_are_case_insensitive(fake: FakeCalypso) -> None:
+    """calls[...].headers answers 'sign' as well as 'Sign'."""
+    async with fake.client() as client:
+        await client.account.balances()
+    (call,) = fake.calls
+    assert call.headers["sign"] == call.headers["Sign"]
+    assert call.headers["key"] == fake.api_key

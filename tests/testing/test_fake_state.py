@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from calypso_async import EventType, InterventionType, InvoiceState, InvoiceType
 from calypso_async.testing import FakeCalypsoError
-from calypso_async.testing._state import InvoiceBook, InvoiceDraft, payment_outcome
+from calypso_async.testing._invoice import InvoiceDraft
+from calypso_async.testing._rules import payment_outcome
+from calypso_async.testing._state import InvoiceBook
 
 NOW = datetime(2025, 7, 5, 22, 31, 9, 255000, tzinfo=UTC)
 AMOUNT = Decimal("10.234")
