@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 from cattrs.errors import BaseValidationError
 
@@ -65,6 +66,29 @@ def test_every_listed_subscription_structures_strictly() -> None:
     assert len(items) == 2
     for item in items:
         assert strict.structure(item, WebhookSubscription).request_id == item["requestId"]
+
+
+def _wire_names(model: type[Any]) -> set[str]:
+    names = set()
+    for field in attrs.fields(model):
+        if field.name != "raw":
+            head, *rest = field.name.split("_")
+            names.add(head + "".join(part.title() for part in rest))
+    return names
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [
+        ("invoice_single_overpay.json", Invoice),
+        ("subscription.json", WebhookSubscription),
+        ("account.json", AccountBalances),
+        ("webhook_event_pending_intervention.json", WebhookEvent),
+    ],
+)
+def test_complete_fixtures_hold_exactly_the_model_fields(name: str, model: type[Any]) -> None:
+    """Each complete fixture has every model field, so strict runs exercise them all."""
+    assert set(read(name)) == _wire_names(model)
 
 
 def test_strict_twin_refuses_an_unknown_field_the_lenient_one_keeps_on_raw() -> None:
