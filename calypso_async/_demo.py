@@ -17,7 +17,7 @@ from ._client import CalypsoClient
 from ._enums import InterventionType, InvoiceState
 from ._errors import CalypsoError
 from ._models import Invoice
-from .testing import FakeCalypso
+from .testing import FakeCalypso, FakeCalypsoError
 
 __all__ = ["Story", "handle_interventions", "run_demo"]
 
@@ -154,7 +154,7 @@ async def run_demo(out: TextIO) -> int:
             balances = await client.account.balances()
             held = ", ".join(f"{b.amount} {b.currency}" for b in balances.balances) or "nothing"
             out.write(f"\nAccount balance after settlement: {held}\n")
-    except CalypsoError as exc:
+    except (CalypsoError, FakeCalypsoError, OSError) as exc:
         out.write(f"\ndemo failed: {type(exc).__name__}: {exc}\n")
         return 1
     problem = _check(stories)

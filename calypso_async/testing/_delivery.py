@@ -169,7 +169,8 @@ class Deliverer:
                 status = response.status
         except TimeoutError:
             error = f"no answer within {self._timeout.total:g} s"
-        except aiohttp.ClientError as exc:
+        except Exception as exc:
+            # Whatever a receiver does, the worker must live on and count the attempt.
             error = f"{type(exc).__name__}: {exc}"
         if error is None and status is not None and not 200 <= status < 300:
             error = f"the receiver answered {status}"

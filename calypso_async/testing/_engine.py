@@ -19,7 +19,7 @@ from typing import Any
 from .._enums import EventType, InvoiceState
 from ._delivery import Deliverer
 from ._faults import FaultPlan
-from ._invoice import InvoiceEvent
+from ._invoice import InvoiceEvent, wire_date_naive
 from ._records import RecordedCall
 from ._state import InvoiceBook
 from ._subscriptions import SubscriptionBook
@@ -120,7 +120,7 @@ class Engine:
                     "invoiceId": event.invoice_id,
                     "idempotencyKey": event.idempotency_key,
                     "message": event.message,
-                    "createdDate": event.created,
+                    "createdDate": wire_date_naive(event.created),
                 }
             )
             if event.event_type is EventType.INVOICE_PAID:

@@ -162,8 +162,9 @@ class FaultInjection:
         With ``after_action=True`` (the default) the call is carried out first, so a
         client that times out has still changed the state.
         """
-        fault = Fault(FaultKind.DELAY, check_times(times), after_action)
-        fault.seconds = check_delay(seconds)
+        fault = Fault(
+            FaultKind.DELAY, check_times(times), after_action, seconds=check_delay(seconds)
+        )
         self._engine.faults.add(path, fault)
 
     def garbage(self, path: str, *, times: int = 1, status: int = 200) -> None:
@@ -177,3 +178,7 @@ class FaultInjection:
     def clear_faults(self) -> None:
         """Forget every fault not yet used."""
         self._engine.faults.clear()
+
+    def pending_faults(self, path: str | None = None) -> int:
+        """How many calls (to ``path``, or to any path) queued faults will still spoil."""
+        return self._engine.faults.pending(path)

@@ -12,6 +12,7 @@ from calypso_async import (
     CalypsoTimeoutError,
     DecodeError,
     InvoiceState,
+    NotFoundError,
     RateLimitError,
     ServerError,
 )
@@ -196,3 +197,17 @@ async def test_bad_fault_arguments_are_refused(fake: FakeCalypso) -> None:
         fake.drop("api/v1/invoice")
     with pytest.raises(ValueError, match="seconds"):
         fake.delay(GET, -1)
+
+
+async def test_pending_faults_count_down_as_calls_use_them(
+    client: CalypsoClient, fake: FakeCalypso
+) -> None:
+    """pending_faults() tells a test whether its fault was actually met."""
+    fake.fail(GET, 503, times=2)
+    fake.drop(RETURN)
+    assert (fake.pending_faults(), fake.pending_faults(GET)) == (3, 2)
+    with pytest.raises(NotFoundError):
+        await client.invoices.get("x")  # three attempts: two 503s, then a 404
+    assert fake.pending_faults(GET) == 0
+    fake.clear_faults()
+    assert fake.pending_faults() == 0
