@@ -16,8 +16,16 @@ from typing import Any
 
 __all__ = ["dumps", "format_decimal", "loads"]
 
-loads = partial(json.loads, parse_float=Decimal)
-"""Parse JSON text or bytes, reading every non-integer number as a ``Decimal``."""
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+loads = partial(json.loads, parse_float=Decimal, parse_constant=_refuse_constant)
+"""Parse JSON text or bytes, reading every non-integer number as a ``Decimal``.
+
+``NaN`` and ``Infinity`` (which Python's decoder accepts by default) are refused.
+"""
 
 
 def format_decimal(value: Decimal) -> str:

@@ -28,11 +28,12 @@ import attrs
 
 from ._enums import EventType, InterventionType, InvoiceState
 from ._errors import (
-    BadRequestError,
+    APIError,
     CalypsoConnectionError,
     CalypsoError,
     CalypsoTimeoutError,
     ConfigurationError,
+    DecodeError,
     InvoiceStateError,
     WaitTimeoutError,
 )
@@ -119,8 +120,9 @@ class Resolution:
 Target: TypeAlias = "WebhookEvent | Invoice | str"
 """What ``resolve`` and ``submit`` accept: an event, an invoice, or an invoice id."""
 
-_AMBIGUOUS = (CalypsoConnectionError, CalypsoTimeoutError)
-"""Failures after which a write may or may not have happened: re-read to know."""
+_WRITE_FAILURES = (CalypsoConnectionError, CalypsoTimeoutError, DecodeError, APIError)
+"""Failures of a write after which only the server knows whether it happened (a lost or
+garbled answer, a 5xx from a proxy, a 400 because the state moved): re-read to know."""
 
 
 class _Failed(Exception):
@@ -315,7 +317,7 @@ class InterventionResolver:
     async def _return_to_paid(self, invoice: Invoice) -> Invoice:
         try:
             return await self._client.invoices.return_to_paid(invoice.id)
-        except (*_AMBIGUOUS, BadRequestError) as exc:
+        except _WRITE_FAILURES as exc:
             # The response was lost or the state moved under us: the server knows
             # whether the write happened. Never send it a second time.
             current = await self._reread(invoice.id, "return-to-paid", exc)
@@ -352,7 +354,7 @@ class InterventionResolver:
     async def _close(self, invoice: Invoice) -> Invoice:
         try:
             closed = await self._client.invoices.close_intervention(invoice.id)
-        except (*_AMBIGUOUS, BadRequestError) as exc:
+        except _WRITE_FAILURES as exc:
             closed = await self._reread(invoice.id, "close-intervention", exc)
             if closed.is_intervention_resolved is not True:
                 raise _Failed(

@@ -1,0 +1,383 @@
+"""InterventionResolver end to end against FakeCalypso."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from calypso_async import (
+    CalypsoClient,
+    ConfigurationError,
+    Decision,
+    EventType,
+    InterventionResolver,
+    Invoice,
+    LifecycleError,
+    Outcome,
+    Resolution,
+    WebhookEvent,
+    sign,
+    webhook_handler,
+)
+from calypso_async.testing import FakeCalypso
+
+RTP = "/api/v1/invoice/return-to-paid"
+CLOSE = "/api/v1/invoice/close-intervention"
+AMOUNT = Decimal("10.234")
+
+
+class World:
+    """FakeCalypso plus a client whose sleep advances a fake clock and settles invoices.
+
+    Sleeping is how the resolver waits for COMPLETED, so settling PAID invoices whenever
+    it sleeps plays Calypso's part without any real waiting.
+    """
+
+    def __init__(self, fake: FakeCalypso, *, settles: bool = True) -> None:
+        self.fake = fake
+        self.settles = settles
+        self.now = 0.0
+        self.client = fake.client(sleep=self.sleep, clock=lambda: self.now)
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        if self.settles:
+            for invoice in self.fake.invoices:
+                if invoice["state"] == "PAID":
+                    await self.fake.settle(invoice["id"])
+        await asyncio.sleep(0)
+
+    async def intervention(self, paid: str) -> Invoice:
+        invoice = await self.client.invoices.create_single(
+            amount=AMOUNT, currency="USDT", description="order"
+        )
+        await self.fake.pay(invoice.id, Decimal(paid))
+        return invoice
+
+    def writes(self, invoice_id: str) -> tuple[int, int]:
+        def count(path: str) -> int:
+            return sum(
+                1 for c in self.fake.calls_to(path) if (c.payload or {}).get("id") == invoice_id
+            )
+
+        return count(RTP), count(CLOSE)
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    async with FakeCalypso(settle_delay=None) as fake:
+        w = World(fake)
+        async with w.client:
+            yield w
+
+
+async def test_overpay_is_resolved_with_one_return_to_paid_and_one_close(world: World) -> None:
+    """The default policy takes an overpayment: COMPLETED, intervention closed."""
+    invoice = await world.intervention("10.50")
+    resolution = await InterventionResolver(world.client).resolve(invoice.id)
+    assert resolution.outcome is Outcome.RESOLVED, resolution.reason
+    assert resolution.decision is Decision.RESOLVE
+    assert resolution.writes == ("return-to-paid", "close-intervention")
+    assert world.writes(invoice.id) == (1, 1)
+    final = world.fake.invoice(invoice.id)
+    assert final["state"] == "COMPLETED"
+    assert final["isInterventionResolved"] is True
+
+
+async def test_underpay_is_held_and_nothing_is_written(world: World) -> None:
+    """The default policy holds an underpayment for a human."""
+    invoice = await world.intervention("10.00")
+    resolution = await InterventionResolver(world.client).resolve(invoice.id)
+    assert resolution.outcome is Outcome.HELD
+    assert "UNDERPAY" in resolution.reason
+    assert resolution.writes == ()
+    assert world.writes(invoice.id) == (0, 0)
+    assert world.fake.invoice(invoice.id)["state"] == "PENDING_INTERVENTION"
+
+
+async def test_custom_async_policy_can_resolve_an_underpay(world: World) -> None:
+    """An async policy is awaited; here it accepts shortfalls under 0.5."""
+    seen: list[Invoice] = []
+
+    async def generous(invoice: Invoice) -> Decision:
+        seen.append(invoice)
+        return Decision.RESOLVE
+
+    invoice = await world.intervention("10.00")
+    resolution = await InterventionResolver(world.client, generous).resolve(invoice.id)
+    assert resolution.outcome is Outcome.RESOLVED, resolution.reason
+    assert [i.id for i in seen] == [invoice.id]
+    assert world.writes(invoice.id) == (1, 1)
+
+
+async def test_same_event_five_times_concurrently_returns_to_paid_once(world: World) -> None:
+    """Duplicate webhooks share one execution and one Resolution."""
+    invoice = await world.intervention("10.50")
+    resolver = InterventionResolver(world.client)
+    results = await asyncio.gather(*(resolver.resolve(invoice.id) for _ in range(5)))
+    assert {r.outcome for r in results} == {Outcome.RESOLVED}
+    assert len({id(r) for r in results}) == 1
+    assert world.writes(invoice.id) == (1, 1)
+
+
+async def test_a_later_duplicate_is_skipped_without_writing(world: World) -> None:
+    """A webhook delivered again after resolution finds nothing to do."""
+    invoice = await world.intervention("10.50")
+    resolver = InterventionResolver(world.client)
+    await resolver.resolve(invoice.id)
+    again = await resolver.resolve(invoice.id)
+    assert again.outcome is Outcome.SKIPPED
+    assert "already resolved" in again.reason
+    assert world.writes(invoice.id) == (1, 1)
+
+
+@pytest.mark.parametrize("left_in", ["PAID", "COMPLETED"])
+async def test_crash_after_return_to_paid_resumes_without_a_second_one(
+    world: World, left_in: str
+) -> None:
+    """A run that died after return-to-paid is finished by the next one."""
+    invoice = await world.intervention("10.50")
+    await world.client.invoices.return_to_paid(invoice.id)  # the crashed run's write
+    if left_in == "COMPLETED":
+        await world.fake.settle(invoice.id)
+    assert world.fake.invoice(invoice.id)["state"] == left_in
+
+    resolution = await InterventionResolver(world.client).resolve(invoice.id)
+    assert resolution.outcome is Outcome.RESOLVED, resolution.reason
+    assert resolution.decision is None  # resumed: the policy was not asked again
+    assert resolution.writes == ("close-intervention",)
+    assert world.writes(invoice.id) == (1, 1)
+
+
+async def test_lost_return_to_paid_response_is_settled_by_rereading(world: World) -> None:
+    """The server acted but the answer was lost: re-read, never write again."""
+    invoice = await world.intervention("10.50")
+    world.fake.drop(RTP, after_action=True)
+    resolution = await InterventionResolver(world.client).resolve(invoice.id)
+    assert resolution.outcome is Outcome.RESOLVED, resolution.reason
+    assert world.writes(invoice.id) == (1, 1)
+
+
+async def test_return_to_paid_lost_before_the_server_acted_fails_then_recovers(
+    world: World,
+) -> None:
+    """Not applied and unknown: FAILED (saying so), and the next run finishes the job."""
+    invoice = await world.intervention("10.50")
+    world.fake.drop(RTP, after_action=False)
+    resolver = InterventionResolver(world.client)
+    failed = await resolver.resolve(invoice.id)
+    assert failed.outcome is Outcome.FAILED
+    assert failed.writes == ("return-to-paid",)
+    assert failed.error is not None
+    assert "still PENDING_INTERVENTION" in failed.reason
+    assert world.writes(invoice.id) == (1, 0)
+
+    retried = await resolver.resolve(invoice.id)
+    assert retried.outcome is Outcome.RESOLVED
+    assert world.writes(invoice.id) == (2, 1)
+
+
+async def test_completed_never_arriving_fails_after_the_timeout() -> None:
+    """No COMPLETED within completion_timeout: FAILED, and no close-intervention."""
+    async with FakeCalypso(settle_delay=None) as fake:
+        world = World(fake, settles=False)
+        async with world.client:
+            invoice = await world.intervention("10.50")
+            resolver = InterventionResolver(world.client, poll_interval=1, completion_timeout=30)
+            resolution = await resolver.resolve(invoice.id)
+            assert resolution.outcome is Outcome.FAILED
+            assert "COMPLETED did not arrive within 30 s" in resolution.reason
+            assert world.writes(invoice.id) == (1, 0)
+            assert fake.invoice(invoice.id)["state"] == "PAID"
+            assert 30 <= world.now < 45
+
+
+async def test_invoices_without_an_open_intervention_are_skipped(world: World) -> None:
+    """Exact payments and unlimited invoices are not the resolver's business."""
+    exact = await world.intervention("10.234")
+    unlimited = await world.client.invoices.create_unlimited(currency="ETH", description="u")
+    resolver = InterventionResolver(world.client)
+    for invoice_id in (exact.id, unlimited.id):
+        resolution = await resolver.resolve(invoice_id)
+        assert resolution.outcome is Outcome.SKIPPED
+        assert world.writes(invoice_id) == (0, 0)
+
+
+async def test_policy_that_raises_fails_without_writing(world: World) -> None:
+    """A bug in the policy is reported, and nothing is written."""
+
+    def broken(invoice: Invoice) -> Decision:
+        raise KeyError("merchant table")
+
+    invoice = await world.intervention("10.50")
+    resolution = await InterventionResolver(world.client, broken).resolve(invoice.id)
+    assert resolution.outcome is Outcome.FAILED
+    assert isinstance(resolution.error, KeyError)
+    assert world.writes(invoice.id) == (0, 0)
+
+
+async def test_unknown_invoice_fails_with_the_typed_error(world: World) -> None:
+    """A 404 is reported as FAILED carrying the NotFoundError."""
+    resolution = await InterventionResolver(world.client).resolve("no-such-invoice")
+    assert resolution.outcome is Outcome.FAILED
+    assert type(resolution.error).__name__ == "NotFoundError"
+
+
+async def test_non_intervention_event_is_skipped_without_io(world: World) -> None:
+    """Only INVOICE_PENDING_INTERVENTION events are acted on."""
+    calls = len(world.fake.calls)
+    event = WebhookEvent(event_type=EventType.INVOICE_PAID)
+    resolution = await InterventionResolver(world.client).resolve(event)
+    assert resolution.outcome is Outcome.SKIPPED
+    assert len(world.fake.calls) == calls
+
+
+async def test_cancellation_propagates(world: World) -> None:
+    """Cancelling resolve cancels the run instead of reporting an outcome."""
+    gate = asyncio.Event()
+
+    async def slow(invoice: Invoice) -> Decision:
+        await gate.wait()
+        return Decision.RESOLVE
+
+    invoice = await world.intervention("10.50")
+    task = asyncio.create_task(InterventionResolver(world.client, slow).resolve(invoice.id))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert world.writes(invoice.id) == (0, 0)
+
+
+async def test_worker_mode_resolves_submissions_and_reports_each_outcome(world: World) -> None:
+    """submit() never blocks; join() waits; on_outcome sees every Resolution."""
+    over = [await world.intervention("10.60") for _ in range(4)]
+    under = [await world.intervention("9.00") for _ in range(3)]
+    outcomes: list[Resolution] = []
+    async with InterventionResolver(
+        world.client, max_concurrency=3, on_outcome=outcomes.append
+    ) as resolver:
+        for invoice in over + under:
+            assert resolver.submit(invoice.id)
+        await resolver.join()
+    by_id = {r.invoice_id: r.outcome for r in outcomes}
+    assert by_id == {i.id: Outcome.RESOLVED for i in over} | {i.id: Outcome.HELD for i in under}
+
+
+async def test_submit_outside_async_with_is_a_lifecycle_error(world: World) -> None:
+    """A resolver that is not running refuses work loudly."""
+    with pytest.raises(LifecycleError):
+        InterventionResolver(world.client).submit("x")
+
+
+async def test_leaving_the_block_cancels_stuck_work_after_the_grace(world: World) -> None:
+    """Shutdown drains for shutdown_grace, then cancels cleanly (no pending-task warning)."""
+    never = asyncio.Event()
+
+    async def stuck(invoice: Invoice) -> Decision:
+        await never.wait()
+        return Decision.HOLD
+
+    invoice = await world.intervention("10.50")
+    async with InterventionResolver(world.client, stuck, shutdown_grace=0.05) as resolver:
+        resolver.submit(invoice.id)
+        await asyncio.sleep(0.01)
+    assert world.writes(invoice.id) == (0, 0)
+
+
+def test_bad_settings_are_configuration_errors() -> None:
+    """Nonsense settings are refused before anything runs."""
+    client = CalypsoClient(api_key="k", secret_key="s", account="a")
+    with pytest.raises(ConfigurationError):
+        InterventionResolver(client, completion_timeout=0)
+    with pytest.raises(ConfigurationError):
+        InterventionResolver(client, max_concurrency=0)
+
+
+async def test_outcomes_are_logged_without_secrets(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each Resolution is logged with structured extras and no secret."""
+    invoice = await world.intervention("10.50")
+    with caplog.at_level(logging.DEBUG, logger="calypso_async"):
+        await InterventionResolver(world.client).resolve(invoice.id)
+    records = [r for r in caplog.records if getattr(r, "calypso_outcome", None)]
+    assert [r.calypso_outcome for r in records] == ["RESOLVED"]  # type: ignore[attr-defined]
+    assert records[0].calypso_invoice_id == invoice.id  # type: ignore[attr-defined]
+    text = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    assert world.fake.secret_key not in text
+
+
+async def test_full_loop_webhooks_to_adapter_to_resolver_worker() -> None:
+    """FakeCalypso delivers signed webhooks to the aiohttp adapter feeding the worker."""
+    async with FakeCalypso(settle_delay=0.01) as fake, fake.client() as client:
+        outcomes: list[Resolution] = []
+        resolver = InterventionResolver(
+            client, poll_interval=0.01, completion_timeout=5, on_outcome=outcomes.append
+        )
+        app = web.Application()
+        secrets: list[str] = []
+        app.router.add_post("/calypso", _late_handler(secrets, resolver))
+        async with resolver, TestServer(app, host="127.0.0.1") as server:
+            sub = await client.webhooks.create(
+                url=str(server.make_url("/calypso")),
+                event_types=[EventType.INVOICE_PENDING_INTERVENTION],
+            )
+            assert sub.secret_key is not None
+            secrets.append(sub.secret_key)
+            over = await client.invoices.create_single(
+                amount=AMOUNT, currency="USDT", description="o"
+            )
+            under = await client.invoices.create_single(
+                amount=AMOUNT, currency="USDT", description="u"
+            )
+            await fake.pay(over.id, Decimal("11"))
+            await fake.pay(under.id, Decimal("5"))
+            await fake.wait_for_deliveries()
+            await resolver.join()
+        assert {r.invoice_id: r.outcome for r in outcomes} == {
+            over.id: Outcome.RESOLVED,
+            under.id: Outcome.HELD,
+        }
+        assert all(d.status == 200 for d in fake.deliveries)
+        assert fake.invoice(over.id)["isInterventionResolved"] is True
+
+
+async def test_tampered_webhook_gets_401_and_no_resolution() -> None:
+    """A delivery whose body was altered is refused and never reaches the resolver."""
+    async with FakeCalypso() as fake, fake.client() as client:
+        outcomes: list[Resolution] = []
+        resolver = InterventionResolver(client, on_outcome=outcomes.append)
+        app = web.Application()
+        app.router.add_post("/calypso", webhook_handler("subscription-secret", resolver=resolver))
+        body = (
+            b'{"id": 1, "eventType": "INVOICE_PENDING_INTERVENTION",'
+            b' "data": {"parentExternalId": "x"}}'
+        )
+        headers = {"Sign": sign(body, "subscription-secret")}
+        async with resolver, TestServer(app, host="127.0.0.1") as server:
+            async with aiohttp.ClientSession() as http:
+                tampered = body.replace(b'"x"', b'"y"')
+                async with http.post(
+                    server.make_url("/calypso"), data=tampered, headers=headers
+                ) as r:
+                    assert r.status == 401
+            await resolver.join()
+        assert outcomes == []
+        assert fake.calls == []
+
+
+def _late_handler(secrets: list[str], resolver: InterventionResolver) -> web.Handler:
+    """A handler whose secret is known only once the subscription exists."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await webhook_handler(secrets, resolver=resolver)(request)
+
+    return handle
