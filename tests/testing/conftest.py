@@ -82,13 +82,11 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[bytes, dict[str, str]]] = []
         self.statuses: list[int] = []
-        self.arrived = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests.append((await request.read(), dict(request.headers)))
-        self.arrived.set()
         status = self.statuses.pop(0) if self.statuses else 200
         return web.Response(status=status)
 
