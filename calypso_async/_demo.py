@@ -1,25 +1,31 @@
 """``calypso-async demo``: three invoices, three stories, all against an in-process fake.
 
-One invoice is paid exactly, one short, one over. The exact one completes by itself; the
-two interventions are then handled by :func:`handle_interventions` (resolve the overpaid
-one, hold the underpaid one), which is the part meant to be swapped for an
-``InterventionResolver`` fed by webhooks.
+One invoice is paid exactly, one short, one over. Everything after the payments happens
+the way it would in production: FakeCalypso sends signed webhooks to an aiohttp.web
+endpoint built with :func:`webhook_handler`, which hands ``INVOICE_PENDING_INTERVENTION``
+events to an :class:`InterventionResolver` running as a background worker. The default
+policy resolves the overpaid invoice and holds the underpaid one.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import TextIO
 
 import attrs
+from aiohttp import web
 
 from ._client import CalypsoClient
-from ._enums import InterventionType, InvoiceState
+from ._enums import EventType, InvoiceState, ServiceType
 from ._errors import CalypsoError
-from ._models import Invoice
+from ._models import Invoice, WebhookEvent
+from ._resolver import InterventionResolver, Outcome, Resolution
+from ._webhook_handler import webhook_handler
 from .testing import FakeCalypso, FakeCalypsoError
 
-__all__ = ["Story", "handle_interventions", "run_demo"]
+__all__ = ["Story", "run_demo"]
 
 AMOUNT = Decimal("10.234")
 CURRENCY = "USDT"
@@ -28,7 +34,7 @@ _SCENARIOS = (
     ("paid short", Decimal("10.00")),
     ("paid over", Decimal("10.50")),
 )
-_WAIT = {"timeout": 10.0, "interval": 0.02, "max_interval": 0.1}
+_SETTLE_DELAY = 0.05
 
 
 @attrs.define
@@ -39,7 +45,7 @@ class Story:
         title: A few words on the scenario (``"paid short"``).
         paid: What the payer sent.
         invoice: The last state of the invoice the demo read.
-        steps: The states and calls, in order (``PENDING_PAYMENT``, ``return-to-paid``...).
+        steps: Webhooks received and resolver steps, in order.
         outcome: One sentence on how it ended.
     """
 
@@ -49,50 +55,65 @@ class Story:
     steps: list[str] = attrs.field(factory=list)
     outcome: str = ""
 
-    def saw(self, invoice: Invoice) -> None:
-        """Remember ``invoice`` and note its state if it changed."""
-        self.invoice = invoice
-        state = str(invoice.state)
-        if invoice.intervention_type is not None and invoice.state is (
-            InvoiceState.PENDING_INTERVENTION
-        ):
-            state += f" ({invoice.intervention_type})"
-        if not self.steps or self.steps[-1] != state:
-            self.steps.append(state)
+
+class _Narrator:
+    """Collects webhooks and resolutions into the story of each invoice."""
+
+    def __init__(self) -> None:
+        self.stories: dict[str, Story] = {}
+
+    def on_event(self, event: WebhookEvent) -> None:
+        story = self.stories.get(event.invoice_id or "")
+        if story is not None and event.event_type is not None:
+            story.steps.append(f"webhook {event.event_type}")
+
+    def on_outcome(self, resolution: Resolution) -> None:
+        story = self.stories.get(resolution.invoice_id or "")
+        if story is None:
+            return
+        # Place each write where it happened: return-to-paid answers the intervention
+        # webhook (and causes the PAID/COMPLETED ones); close-intervention comes last.
+        after = f"webhook {EventType.INVOICE_PENDING_INTERVENTION}"
+        position = story.steps.index(after) + 1 if after in story.steps else len(story.steps)
+        for write in resolution.writes:
+            if write == "return-to-paid":
+                story.steps.insert(position, f"resolver: {write}")
+            else:
+                story.steps.append(f"resolver: {write}")
+        story.outcome = f"{resolution.outcome}: {resolution.reason}."
 
 
-async def handle_interventions(client: CalypsoClient, stories: list[Story]) -> None:
-    """Resolve the overpaid invoice and hold the underpaid one, with explicit calls.
+@asynccontextmanager
+async def _webhook_endpoint(
+    narrator: _Narrator, resolver: InterventionResolver, client: CalypsoClient
+) -> AsyncIterator[None]:
+    """Serve a webhook endpoint on loopback and subscribe it to every invoice event."""
+    secrets: list[str] = []
 
-    Overpaid: ``return-to-paid`` -> wait for ``COMPLETED`` -> ``close-intervention``.
-    Underpaid: nothing is written; a human decides.
-    """
-    for story in stories:
-        invoice = story.invoice
-        if invoice.state is not InvoiceState.PENDING_INTERVENTION:
-            continue
-        if invoice.intervention_type is InterventionType.OVERPAY:
-            story.steps.append("return-to-paid")
-            story.saw(await client.invoices.return_to_paid(invoice.id))
-            story.saw(await client.invoices.wait_for(invoice.id, InvoiceState.COMPLETED, **_WAIT))
-            closed = await client.invoices.close_intervention(invoice.id)
-            story.invoice = closed
-            story.steps.append("close-intervention")
-            extra = story.paid - AMOUNT
-            story.outcome = (
-                f"Resolved: {story.paid} {CURRENCY} taken ({extra} more than asked); "
-                f"isInterventionResolved is now {str(closed.is_intervention_resolved).lower()}."
-            )
-        else:
-            missing = AMOUNT - story.paid
-            story.outcome = (
-                f"Held for a human: {missing} {CURRENCY} short; the invoice stays "
-                f"{invoice.state} until someone decides."
-            )
+    async def receive(request: web.Request) -> web.StreamResponse:
+        # The subscription's secret exists only once the endpoint's URL is registered.
+        handler = webhook_handler(secrets, on_event=narrator.on_event, resolver=resolver)
+        return await handler(request)
+
+    app = web.Application()
+    app.router.add_post("/calypso/webhooks", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        subscription = await client.webhooks.create(
+            url=f"http://{host}:{port}/calypso/webhooks", service_types=[ServiceType.INVOICE]
+        )
+        assert subscription.secret_key is not None
+        secrets.append(subscription.secret_key)
+        yield
+    finally:
+        await runner.cleanup()
 
 
-async def _pay_and_settle(client: CalypsoClient, fake: FakeCalypso) -> list[Story]:
-    stories = []
+async def _create_and_pay(client: CalypsoClient, fake: FakeCalypso, narrator: _Narrator) -> None:
     for index, (title, paid) in enumerate(_SCENARIOS, start=1):
         invoice = await client.invoices.create_single(
             amount=AMOUNT,
@@ -100,18 +121,19 @@ async def _pay_and_settle(client: CalypsoClient, fake: FakeCalypso) -> list[Stor
             description=f"demo order {index}: {title}",
             idempotency_key=f"calypso-async-demo-{index}",
         )
-        story = Story(title=title, paid=paid, invoice=invoice)
-        story.saw(invoice)
+        narrator.stories[invoice.id] = Story(title=title, paid=paid, invoice=invoice)
         await fake.pay(invoice.id, paid)
-        story.saw(await client.invoices.get(invoice.id))
-        stories.append(story)
+
+
+async def _finish(client: CalypsoClient, stories: list[Story]) -> None:
     for story in stories:
-        if story.invoice.state is InvoiceState.PAID:
-            story.saw(
-                await client.invoices.wait_for(story.invoice.id, InvoiceState.COMPLETED, **_WAIT)
+        story.invoice = await client.invoices.get(story.invoice.id)
+        if story.invoice.state is InvoiceState.PAID and not story.invoice.intervention_type:
+            story.invoice = await client.invoices.wait_for(
+                story.invoice.id, InvoiceState.COMPLETED, timeout=10, interval=_SETTLE_DELAY
             )
-            story.outcome = "Completed by itself: nothing to do."
-    return stories
+        if not story.outcome and story.invoice.state is InvoiceState.COMPLETED:
+            story.outcome = "Completed by itself: no intervention, nothing to do."
 
 
 def _check(stories: list[Story]) -> str | None:
@@ -122,16 +144,25 @@ def _check(stories: list[Story]) -> str | None:
         return f"the underpaid invoice ended {short.state}, not PENDING_INTERVENTION"
     if over.state is not InvoiceState.COMPLETED or over.is_intervention_resolved is not True:
         return "the overpaid invoice did not end COMPLETED with its intervention closed"
+    if not stories[1].outcome.startswith(Outcome.HELD):
+        return "the resolver did not report the underpaid invoice as HELD"
+    if not stories[2].outcome.startswith(Outcome.RESOLVED):
+        return "the resolver did not report the overpaid invoice as RESOLVED"
     return None
 
 
 def _tell(out: TextIO, stories: list[Story]) -> None:
     for index, story in enumerate(stories, start=1):
+        invoice = story.invoice
+        now = f"now {invoice.state}"
+        if invoice.intervention_type is not None:
+            resolved = "closed" if invoice.is_intervention_resolved else "open"
+            now += f", {invoice.intervention_type} intervention {resolved}"
         out.write(
             f"\n{index}. {story.title.capitalize()}: {story.paid} of {AMOUNT} {CURRENCY}\n"
-            f"   invoice {story.invoice.id}\n"
-            f"   {' -> '.join(story.steps)}\n"
-            f"   {story.outcome}\n"
+            f"   invoice {invoice.id}\n"
+            + "".join(f"   - {step}\n" for step in story.steps)
+            + f"   {now}\n   {story.outcome}\n"
         )
 
 
@@ -141,20 +172,35 @@ async def run_demo(out: TextIO) -> int:
     Returns:
         0 when every invoice ended as expected, 1 otherwise (with the reason written).
     """
+    narrator = _Narrator()
     try:
-        async with FakeCalypso(settle_delay=0.05) as fake, fake.client() as client:
+        async with FakeCalypso(settle_delay=_SETTLE_DELAY) as fake, fake.client() as client:
             out.write(
                 f"calypso-async demo against an in-process FakeCalypso at {fake.base_url}\n"
                 f"Three SINGLE invoices of {AMOUNT} {CURRENCY}: "
                 "paid exactly, paid short, paid over.\n"
+                "Webhooks go to a local aiohttp endpoint feeding an InterventionResolver "
+                "(default policy: resolve OVERPAY, hold UNDERPAY).\n"
             )
-            stories = await _pay_and_settle(client, fake)
-            await handle_interventions(client, stories)
+            resolver = InterventionResolver(
+                client,
+                poll_interval=_SETTLE_DELAY,
+                completion_timeout=10,
+                on_outcome=narrator.on_outcome,
+            )
+            async with resolver, _webhook_endpoint(narrator, resolver, client):
+                await _create_and_pay(client, fake, narrator)
+                stories = list(narrator.stories.values())
+                # Webhooks of the exact payment keep coming until it is COMPLETED.
+                await _finish(client, stories)
+                await fake.wait_for_deliveries(timeout=10)
+                await resolver.join()
+                await _finish(client, stories)
             _tell(out, stories)
             balances = await client.account.balances()
             held = ", ".join(f"{b.amount} {b.currency}" for b in balances.balances) or "nothing"
             out.write(f"\nAccount balance after settlement: {held}\n")
-    except (CalypsoError, FakeCalypsoError, OSError) as exc:
+    except (CalypsoError, FakeCalypsoError, OSError, TimeoutError) as exc:
         out.write(f"\ndemo failed: {type(exc).__name__}: {exc}\n")
         return 1
     problem = _check(stories)

@@ -63,17 +63,26 @@ def test_demo_tells_three_stories(capsys: pytest.CaptureFixture[str]) -> None:
     """`calypso-async demo` exits 0 and explains the exact, short and over payments."""
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "1. Paid exactly: 10.234 of 10.234 USDT" in out
-    assert "PENDING_PAYMENT -> PAID -> COMPLETED" in out
-    assert "2. Paid short: 10.00 of 10.234 USDT" in out
-    assert "PENDING_INTERVENTION (UNDERPAY)" in out
-    assert "Held for a human: 0.234 USDT short" in out
-    assert "3. Paid over: 10.50 of 10.234 USDT" in out
+    exact, short, over = out.split("\n\n")[1:4]
+    assert exact.startswith("1. Paid exactly: 10.234 of 10.234 USDT")
+    assert "- webhook INVOICE_PAID" in exact
+    assert "now COMPLETED\n" in exact
+    assert "Completed by itself" in exact
+    assert short.startswith("2. Paid short: 10.00 of 10.234 USDT")
+    assert "- webhook INVOICE_PENDING_INTERVENTION" in short
+    assert "resolver:" not in short
+    assert "now PENDING_INTERVENTION, UNDERPAY intervention open" in short
+    assert "HELD: UNDERPAY is held for a human" in short
+    assert over.startswith("3. Paid over: 10.50 of 10.234 USDT")
     assert (
-        "PENDING_INTERVENTION (OVERPAY) -> return-to-paid -> PAID -> COMPLETED "
-        "-> close-intervention" in out
+        "- webhook INVOICE_PENDING_INTERVENTION\n   - resolver: return-to-paid\n"
+        "   - webhook INVOICE_PAID" in over
     )
-    assert "0.266 more than asked" in out
+    assert over.rstrip().endswith(
+        "- resolver: close-intervention\n"
+        "   now COMPLETED, OVERPAY intervention closed\n"
+        "   RESOLVED: OVERPAY resolved: returned to paid, completed and closed."
+    )
     assert "Account balance after settlement: 20.734 USDT" in out
 
 
