@@ -9,6 +9,7 @@ policy resolves the overpaid invoice and holds the underpaid one.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -87,30 +88,28 @@ class _Narrator:
 async def _webhook_endpoint(
     narrator: _Narrator, resolver: InterventionResolver, client: CalypsoClient
 ) -> AsyncIterator[None]:
-    """Serve a webhook endpoint on loopback and subscribe it to every invoice event."""
-    secrets: list[str] = []
-
-    async def receive(request: web.Request) -> web.StreamResponse:
-        # The subscription's secret exists only once the endpoint's URL is registered.
-        handler = webhook_handler(secrets, on_event=narrator.on_event, resolver=resolver)
-        return await handler(request)
-
-    app = web.Application()
-    app.router.add_post("/calypso/webhooks", receive)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
+    """Subscribe a loopback endpoint to every invoice event and serve it."""
+    # Bind first so the URL is known before subscribing, and the subscription's secret
+    # before the handler is built.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
         subscription = await client.webhooks.create(
-            url=f"http://{host}:{port}/calypso/webhooks", service_types=[ServiceType.INVOICE]
+            url=f"http://127.0.0.1:{port}/calypso/webhooks",
+            service_types=[ServiceType.INVOICE],
         )
         assert subscription.secret_key is not None
-        secrets.append(subscription.secret_key)
-        yield
-    finally:
-        await runner.cleanup()
+        handler = webhook_handler(
+            subscription.secret_key, on_event=narrator.on_event, resolver=resolver
+        )
+        app = web.Application()
+        app.router.add_post("/calypso/webhooks", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.SockSite(runner, listener).start()
+            yield
+        finally:
+            await runner.cleanup()
 
 
 async def _create_and_pay(client: CalypsoClient, fake: FakeCalypso, narrator: _Narrator) -> None:
