@@ -34,14 +34,8 @@ from ._models import (
     WebhookEvent,
     WebhookSubscription,
 )
-from ._resolver import (
-    Decision,
-    InterventionResolver,
-    Outcome,
-    Policy,
-    Resolution,
-    default_policy,
-)
+from ._resolution import Decision, Outcome, Policy, Resolution, default_policy
+from ._resolver import InterventionResolver
 from ._retry import RetryPolicy
 from ._session import CalypsoSession
 from ._signing import sign, verify_signature

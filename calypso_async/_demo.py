@@ -22,7 +22,8 @@ from ._client import CalypsoClient
 from ._enums import EventType, InvoiceState, ServiceType
 from ._errors import CalypsoError
 from ._models import Invoice, WebhookEvent
-from ._resolver import InterventionResolver, Outcome, Resolution
+from ._resolution import Outcome, Resolution
+from ._resolver import InterventionResolver
 from ._webhook_handler import webhook_handler
 from .testing import FakeCalypso, FakeCalypsoError
 

@@ -1,0 +1,80 @@
+"""What the resolver decides and reports: ``Decision``, ``Outcome``, ``Resolution``.
+
+Kept apart from the resolver's machinery so that a policy module can import these
+without the client or aiohttp.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias
+
+import attrs
+
+from ._enums import InterventionType
+from ._models import Invoice
+
+__all__ = ["Decision", "Outcome", "Policy", "Resolution", "default_policy"]
+
+
+class Decision(enum.StrEnum):
+    """What a policy wants done with an invoice in ``PENDING_INTERVENTION``."""
+
+    RESOLVE = "RESOLVE"
+    """Take the money: return-to-paid, then close the intervention once COMPLETED."""
+    HOLD = "HOLD"
+    """Write nothing; a human decides."""
+
+
+class Outcome(enum.StrEnum):
+    """How a resolution ended."""
+
+    RESOLVED = "RESOLVED"
+    """The invoice is COMPLETED and its intervention closed."""
+    HELD = "HELD"
+    """Nothing was written; the invoice waits for a human (``reason`` says why)."""
+    SKIPPED = "SKIPPED"
+    """Nothing to do: not an intervention, already resolved, or a type without them."""
+    FAILED = "FAILED"
+    """The run stopped on an error (``error``); ``writes`` says what was done before."""
+
+
+Policy: TypeAlias = Callable[[Invoice], "Decision | Awaitable[Decision]"]
+"""Decides an invoice in ``PENDING_INTERVENTION``; a plain or an async callable."""
+
+
+def default_policy(invoice: Invoice) -> Decision:
+    """Resolve overpayments, hold underpayments and anything unknown.
+
+    An overpaid invoice has received at least what was asked, so taking the money is
+    safe; an underpaid one needs a merchant's judgement (ask for the rest, refund, accept).
+    """
+    if invoice.intervention_type is InterventionType.OVERPAY:
+        return Decision.RESOLVE
+    return Decision.HOLD
+
+
+@attrs.frozen
+class Resolution:
+    """The result of one resolver run for one invoice.
+
+    Attributes:
+        invoice_id: The invoice, or ``None`` if the event named none.
+        outcome: ``RESOLVED``, ``HELD``, ``SKIPPED`` or ``FAILED``.
+        reason: Why, in words fit for a log line or an operator's screen.
+        invoice: The last state of the invoice this run saw, if it read one.
+        decision: What the policy decided, if it was asked.
+        writes: The write calls this run sent, in order (``"return-to-paid"``,
+            ``"close-intervention"``), including one that failed; a resumed run lists
+            only its own.
+        error: The exception behind a ``FAILED`` outcome.
+    """
+
+    invoice_id: str | None
+    outcome: Outcome
+    reason: str
+    invoice: Invoice | None = None
+    decision: Decision | None = None
+    writes: tuple[str, ...] = ()
+    error: BaseException | None = attrs.field(default=None, eq=False)
