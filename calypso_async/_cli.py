@@ -3,10 +3,17 @@
 ::
 
     calypso-async fake [--port 8080] [--host 127.0.0.1] [--settle-delay S] [--latency S]
+                       [--commands]
     calypso-async demo
     calypso-async invoice get ID
     calypso-async account balances
     calypso-async webhooks list
+
+With ``--commands`` the fake also reads simulation commands from standard input, one per
+line, and answers each with one line (``ok ID STATE`` or ``error MESSAGE``); the end of
+the input stops it. This is how another process (a script, a benchmark) pays invoices::
+
+    pay ID AMOUNT     mempool ID     settle ID     expire ID
 
 The last three talk to the real API with the ``CALYPSO_*`` environment variables
 (``CalypsoClient.from_env``). Exit codes: 0 success, 1 an API or network error, 2 a usage
@@ -20,13 +27,17 @@ import asyncio
 import contextlib
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._client import CalypsoClient
 from ._errors import CalypsoError, ConfigurationError
 from ._json import format_decimal
+
+if TYPE_CHECKING:
+    from .testing import FakeCalypso
 
 __all__ = ["main"]
 
@@ -52,6 +63,56 @@ def _seconds(text: str) -> float:
     return value
 
 
+_COMMAND_ARGS = {"pay": ("ID", "AMOUNT"), "mempool": ("ID",), "settle": ("ID",), "expire": ("ID",)}
+_COMMAND_USAGE = ", ".join(" ".join((name, *words)) for name, words in _COMMAND_ARGS.items())
+
+
+def _read_lines(
+    stream: Any, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]
+) -> None:
+    # A daemon thread, not the loop's executor: asyncio.run would wait at exit for a read
+    # that may never return (an interactive terminal), and stdin stays a blocking fd.
+    while True:
+        line: str | None = stream.readline() or None  # "" is the end of the input
+        try:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        except RuntimeError:  # the loop is closed: the server has stopped
+            return
+        if line is None:
+            return
+
+
+async def _command(fake: FakeCalypso, line: str) -> str:
+    from .testing import FakeCalypsoError
+
+    name, *words = line.split()
+    expected = _COMMAND_ARGS.get(name)
+    if expected is None or len(words) != len(expected):
+        return f"error unknown command {line.strip()!r} (commands: {_COMMAND_USAGE})"
+    try:
+        invoice = await getattr(fake, name)(*words)
+    except (FakeCalypsoError, ValueError) as exc:
+        return f"error {exc}"
+    return f"ok {invoice['id']} {invoice['state']}"
+
+
+async def _run_commands(fake: FakeCalypso, out: Any, stop: asyncio.Event) -> None:
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    reader = threading.Thread(
+        target=_read_lines,
+        args=(sys.stdin, asyncio.get_running_loop(), lines),
+        name="calypso-async fake commands",
+        daemon=True,
+    )
+    reader.start()
+    try:
+        while (line := await lines.get()) is not None:
+            if line.strip():
+                print(await _command(fake, line), file=out, flush=True)
+    finally:
+        stop.set()
+
+
 async def _serve(args: argparse.Namespace, out: Any) -> int:
     from .testing import FakeCalypso
 
@@ -70,6 +131,7 @@ async def _serve(args: argparse.Namespace, out: Any) -> int:
         print(f"{_PROG}: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
     stop = asyncio.Event()
+    commands: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
     # Handlers go in before the credentials line: a script may signal as soon as it reads it.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -89,8 +151,14 @@ async def _serve(args: argparse.Namespace, out: Any) -> int:
             file=out,
             flush=True,
         )
+        if args.commands:
+            commands = asyncio.create_task(_run_commands(fake, out, stop))
         await stop.wait()
     finally:
+        if commands is not None:
+            commands.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await commands
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await fake.close()
@@ -178,6 +246,12 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_argument("--api-key", help="API key to accept (random when omitted)")
     fake.add_argument("--secret-key", help="secret key to verify with (random when omitted)")
     fake.add_argument("--account", help="account id to expect (random when omitted)")
+    fake.add_argument(
+        "--commands",
+        action="store_true",
+        help=f"read commands from stdin, answering each on stdout ({_COMMAND_USAGE}); "
+        "the end of the input stops the server",
+    )
 
     commands.add_parser("demo", help="pay three invoices on an in-process fake and explain")
 

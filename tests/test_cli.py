@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -9,9 +10,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
+from calypso_async import CalypsoClient
 from calypso_async._cli import main
 from calypso_async._demo import run_demo
 
@@ -174,4 +177,41 @@ def test_fake_subcommand_stops_cleanly_on_sigterm() -> None:
             process.kill()
             process.communicate()
     assert process.returncode == 0, err
+    assert "FakeCalypso stopped." in out
+
+
+async def _create_invoice(env: dict[str, str]) -> str:
+    async with CalypsoClient.from_env(env) as client:
+        invoice = await client.invoices.create_single(
+            amount=Decimal("10.234"), currency="USDT", description="order 42"
+        )
+    return invoice.id
+
+
+def test_fake_commands_pay_invoices_until_the_input_ends() -> None:
+    """--commands: `pay` moves an invoice, a bad line is one error line, EOF stops the fake."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "calypso_async", "fake", "--port", "0", "--commands"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        match = FIRST_LINE.fullmatch(process.stdout.readline().strip())
+        assert match, "no credentials line"
+        invoice_id = asyncio.run(_create_invoice(match.groupdict()))
+        commands = f"pay {invoice_id} 10.00\n\nfrob {invoice_id}\npay nope 1\n"
+        out, err = process.communicate(commands, timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    replies = [line for line in out.splitlines() if line.startswith(("ok ", "error "))]
+    assert replies[0] == f"ok {invoice_id} PENDING_INTERVENTION"
+    assert replies[1].startswith("error unknown command 'frob")
+    assert replies[2] == "error INVOICE_NOT_FOUND: invoice nope not found"
+    assert len(replies) == 3
     assert "FakeCalypso stopped." in out
