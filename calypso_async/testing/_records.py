@@ -45,6 +45,12 @@ class RecordedCall:
         body: The raw request body.
         error_code: The ``errorCode`` answered, for a refused request.
         dropped: Whether the connection was closed instead of answering.
+        processed_status: The status the fake's own processing produced, before an
+            injected fault replaced the answer; ``None`` when a fault struck before the
+            call was processed. Tells a lost success (``200``, yet ``status`` is not)
+            from a call that never took effect, and a write sent in the wrong state
+            (``400``) from one the server carried out.
+        processed_error_code: The ``errorCode`` of that processing, for a refusal.
     """
 
     path: str
@@ -55,6 +61,8 @@ class RecordedCall:
     status: int | None = None
     error_code: str | None = None
     dropped: bool = False
+    processed_status: int | None = None
+    processed_error_code: str | None = None
 
 
 @attrs.define

@@ -126,6 +126,8 @@ class FakeServer:
             answer = await self._spoil(fault)
         if answer is None:
             answer = self._process(request, raw, parsed)
+            call.processed_status = answer.status
+            call.processed_error_code = answer.error_code
             if fault is not None and fault.after_action:
                 if fault.kind is FaultKind.DROP:
                     return self._drop(request, call)
