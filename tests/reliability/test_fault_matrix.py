@@ -1,0 +1,295 @@
+"""The fault matrix: every fault of ``harness.FAULTS`` met once by a read, a create and each
+step of the intervention resolver, judged by what FakeCalypso recorded on the server.
+
+Reads and keyed creates must get through within the retries and the deadline, or raise
+the fault's typed error; a create must never make a second invoice; the resolver must
+never have return-to-paid carried out twice nor send it blindly, and must end in the
+right ``Outcome`` (a FAILED run is allowed only where the server's state really is
+unknown or unchanged, and the next run must then finish the job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import attrs
+import pytest
+
+from calypso_async import (
+    CalypsoClient,
+    Decision,
+    DecodeError,
+    InterventionResolver,
+    Invoice,
+    Outcome,
+    Resolution,
+    default_policy,
+)
+from calypso_async.testing import FakeCalypso
+from tests.reliability.harness import (
+    AMOUNT,
+    CLOSE,
+    CREATE,
+    FAULTS,
+    GET,
+    OVERPAID,
+    RTP,
+    SLOW,
+    UNDERPAID,
+    Clock,
+    Fault,
+    settler,
+    writes,
+)
+
+FAULT_IDS = [fault.name for fault in FAULTS]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeCalypso]:
+    async with FakeCalypso(settle_delay=None) as server:
+        yield server
+
+
+def client_for(fake: FakeCalypso, fault: Fault, clock: Clock) -> CalypsoClient:
+    return fake.client(sleep=clock.sleep, clock=clock, rand=lambda: 0.5, **fault.options)
+
+
+# -- reads and creates ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
+async def test_read_meeting_a_fault_gets_through_or_raises_its_typed_error(
+    fake: FakeCalypso, fault: Fault
+) -> None:
+    """invoices.get retries what is transient within the deadline; the rest is typed."""
+    clock = Clock()
+    async with client_for(fake, fault, clock) as client:
+        created = await client.invoices.create_single(
+            amount=AMOUNT, currency="USDT", description="read"
+        )
+        fault.inject(fake, GET)
+        started = time.monotonic()
+        if fault.recovers:
+            invoice = await client.invoices.get(created.id)
+            assert invoice.id == created.id
+            assert invoice.amount == AMOUNT
+        else:
+            with pytest.raises(fault.error):
+                await client.invoices.get(created.id)
+        elapsed = time.monotonic() - started
+    calls = fake.calls_to(GET)
+    assert fake.pending_faults() == 0, "the fault was met"
+    assert len(calls) == (2 if fault.recovers else 1)
+    assert all(call.payload == {"id": created.id} for call in calls)
+    assert elapsed < SLOW, "a slow answer is cut by the timeout or the deadline"
+    assert fake.invoice(created.id)["state"] == "PENDING_PAYMENT"
+    if fault.name == "429+Retry-After":
+        assert clock.sleeps == [2.0]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
+async def test_create_meeting_a_fault_makes_at_most_one_invoice(
+    fake: FakeCalypso, fault: Fault
+) -> None:
+    """Every attempt carries one idempotency key: one invoice at most, findable by that key."""
+    clock = Clock()
+    async with client_for(fake, fault, clock) as client:
+        fault.inject(fake, CREATE)
+        if fault.recovers:
+            invoice = await client.invoices.create_single(
+                amount=AMOUNT, currency="USDT", description="create"
+            )
+        else:
+            with pytest.raises(fault.error):
+                await client.invoices.create_single(
+                    amount=AMOUNT, currency="USDT", description="create"
+                )
+        calls = fake.calls_to(CREATE)
+        keys = {(call.payload or {}).get("idempotencyKey") for call in calls}
+        assert len(calls) == (2 if fault.recovers else 1)
+        (key,) = keys  # one key, reused by every attempt
+        assert key is not None
+        made = fake.invoices
+        assert len(made) == (1 if fault.recovers or fault.acts else 0)
+        if fault.recovers:
+            assert made[0]["id"] == invoice.id
+        if made:
+            # Even when the caller saw an error, the invoice is found by the key.
+            found = await client.invoices.get(idempotency_key=key)
+            assert found.id == made[0]["id"]
+    assert fake.pending_faults() == 0
+
+
+# -- the resolver, step by step ------------------------------------------------------------
+
+STEPS = ("read", "return-to-paid", "wait-for-completed", "close-intervention", "re-read")
+BOTH = ("return-to-paid", "close-intervention")
+
+
+@attrs.frozen
+class Expected:
+    """How the first run ends, what it wrote, and what a second run (if any) writes."""
+
+    first: Outcome
+    first_writes: tuple[str, ...]
+    second_writes: tuple[str, ...] = ()
+
+
+def expected(step: str, fault: Fault) -> Expected:
+    """What the resolver must do when ``fault`` strikes the call of ``step`` once."""
+    if step == "read":
+        # Not a write: retried by the session like any read.
+        if fault.recovers:
+            return Expected(Outcome.RESOLVED, BOTH)
+        return Expected(Outcome.FAILED, (), BOTH)
+    if step == "return-to-paid":
+        # Never replayed: re-read. Done if the server acted, else retried by a later run.
+        if fault.acts:
+            return Expected(Outcome.RESOLVED, BOTH)
+        return Expected(Outcome.FAILED, ("return-to-paid",), BOTH)
+    if step == "wait-for-completed":
+        # wait_for polls through transient failures; a garbled body stops the run.
+        if fault.recovers or fault.error is not DecodeError:
+            return Expected(Outcome.RESOLVED, BOTH)
+        return Expected(Outcome.FAILED, ("return-to-paid",), ("close-intervention",))
+    if step == "close-intervention":
+        if fault.acts:
+            return Expected(Outcome.RESOLVED, BOTH)
+        return Expected(Outcome.FAILED, BOTH, ("close-intervention",))
+    assert step == "re-read"
+    # return-to-paid was carried out but its answer lost; the read after it meets the fault.
+    if fault.recovers:
+        return Expected(Outcome.RESOLVED, BOTH)
+    return Expected(Outcome.FAILED, ("return-to-paid",), ("close-intervention",))
+
+
+async def intervention(client: CalypsoClient, fake: FakeCalypso, paid: Decimal) -> Invoice:
+    invoice = await client.invoices.create_single(
+        amount=AMOUNT, currency="USDT", description="intervention"
+    )
+    await fake.pay(invoice.id, paid)
+    return invoice
+
+
+async def resolve_until_done(resolver: InterventionResolver, invoice_id: str) -> list[Resolution]:
+    """Run the resolver again after a FAILED run, as a merchant's sweep would (3 runs at most)."""
+    runs = [await resolver.resolve(invoice_id)]
+    while runs[-1].outcome is Outcome.FAILED and len(runs) < 3:
+        runs.append(await resolver.resolve(invoice_id))
+    return runs
+
+
+@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
+async def test_resolver_meeting_a_fault_at_a_step_resolves_with_one_return_to_paid(
+    fake: FakeCalypso, fault: Fault, step: str
+) -> None:
+    """An overpay ends COMPLETED and closed; return-to-paid is carried out once, never resent."""
+    clock = Clock(settler(fake))
+
+    def policy(invoice: Invoice) -> Decision:
+        # Called after the first read and before return-to-paid: the next read is the
+        # re-read after a lost write, or the first poll while waiting for COMPLETED.
+        if step in ("wait-for-completed", "re-read"):
+            fault.inject(fake, GET)
+        return default_policy(invoice)
+
+    async with client_for(fake, fault, clock) as client:
+        invoice = await intervention(client, fake, OVERPAID)
+        if step == "read":
+            fault.inject(fake, GET)
+        elif step == "return-to-paid":
+            fault.inject(fake, RTP)
+        elif step == "close-intervention":
+            fault.inject(fake, CLOSE)
+        elif step == "re-read":
+            fake.drop(RTP, after_action=True)
+        resolver = InterventionResolver(client, policy, poll_interval=1, completion_timeout=60)
+        runs = await resolve_until_done(resolver, invoice.id)
+
+    want = expected(step, fault)
+    summary = [(run.outcome, run.writes, run.reason) for run in runs]
+    assert fake.pending_faults() == 0, "the fault was met"
+    assert runs[0].outcome is want.first, summary
+    assert runs[0].writes == want.first_writes, summary
+    if want.first is Outcome.FAILED:
+        assert runs[0].error is not None
+        assert len(runs) == 2, summary
+        assert runs[1].outcome is Outcome.RESOLVED, summary
+        assert runs[1].writes == want.second_writes, summary
+    else:
+        assert len(runs) == 1
+    final = fake.invoice(invoice.id)
+    assert (final["state"], final["isInterventionResolved"]) == ("COMPLETED", True)
+    resent_rtp = step == "return-to-paid" and not fault.acts
+    resent_close = step == "close-intervention" and not fault.acts
+    assert writes(fake, RTP, invoice.id) == (1 + resent_rtp, 1, 0)
+    assert writes(fake, CLOSE, invoice.id) == (1 + resent_close, 1, 0)
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
+async def test_resolver_meeting_a_fault_holds_an_underpay_without_writing(
+    fake: FakeCalypso, fault: Fault
+) -> None:
+    """An underpay is HELD (after one FAILED run at most) and nothing is ever written."""
+    clock = Clock(settler(fake))
+    async with client_for(fake, fault, clock) as client:
+        invoice = await intervention(client, fake, UNDERPAID)
+        for path in (GET, RTP, CLOSE):
+            fault.inject(fake, path)
+        runs = await resolve_until_done(InterventionResolver(client), invoice.id)
+    outcomes = [run.outcome for run in runs]
+    assert outcomes == ([Outcome.HELD] if fault.recovers else [Outcome.FAILED, Outcome.HELD])
+    assert all(run.writes == () for run in runs)
+    assert fake.pending_faults(GET) == 0
+    assert fake.calls_to(RTP) == fake.calls_to(CLOSE) == []
+    final = fake.invoice(invoice.id)
+    assert (final["state"], final["isInterventionResolved"]) == ("PENDING_INTERVENTION", False)
+
+
+# -- duplicates arriving mid-run -----------------------------------------------------------
+
+PARKED = 0.1
+"""Real seconds the fake holds the parked call before carrying it out."""
+
+
+@pytest.mark.parametrize("step", ["read", "return-to-paid", "wait-for-completed", "close"])
+async def test_duplicate_arriving_while_a_run_is_parked_at_a_step_shares_that_run(
+    fake: FakeCalypso, step: str
+) -> None:
+    """A second webhook for the invoice mid-run joins it: one write of each kind, no refusal."""
+    clock = Clock(settler(fake))
+
+    def policy(invoice: Invoice) -> Decision:
+        if step == "wait-for-completed":
+            fake.delay(GET, PARKED, after_action=False)
+        return default_policy(invoice)
+
+    # The call the first run is parked in, and how many calls to its path come first.
+    path, nth = {
+        "read": (GET, 1),
+        "return-to-paid": (RTP, 1),
+        "wait-for-completed": (GET, 2),
+        "close": (CLOSE, 1),
+    }[step]
+    async with fake.client(sleep=clock.sleep, clock=clock) as client:
+        invoice = await intervention(client, fake, OVERPAID)
+        if step != "wait-for-completed":
+            fake.delay(path, PARKED, after_action=False)
+        resolver = InterventionResolver(client, policy, poll_interval=1)
+        first = asyncio.create_task(resolver.resolve(invoice.id))
+        async with asyncio.timeout(5):
+            # The fake's records are the only signal that the call is parked there.
+            while len(fake.calls_to(path)) < nth or fake.pending_faults():  # noqa: ASYNC110
+                await asyncio.sleep(0.002)
+        assert not first.done(), "the first run is parked"
+        duplicate = await resolver.resolve(invoice.id)
+        original = await first
+    assert duplicate is original
+    assert original.outcome is Outcome.RESOLVED, original.reason
+    assert writes(fake, RTP, invoice.id) == (1, 1, 0)
+    assert writes(fake, CLOSE, invoice.id) == (1, 1, 0)
