@@ -1,0 +1,252 @@
+"""How one round is run and measured: get loops, wait_for over staggered payments."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import attrs
+
+from calypso_async import CalypsoClient, CalypsoError, InvoiceState
+
+from . import _stats
+from ._raw import SDK_CONNECTION_LIMIT
+from ._server import FakeServerProcess
+
+AMOUNT = "10.234"
+"""Every benchmark invoice asks this much; paying it exactly leads to COMPLETED."""
+
+
+@attrs.define
+class Round:
+    """What one variant did in one round at one concurrency level."""
+
+    variant: str
+    concurrency: int
+    seconds: float
+    cpu_seconds: float
+    server_cpu_seconds: float | None
+    peak_rss_mb: float
+    latencies: list[float]
+    errors: int
+    error_samples: list[str]
+    lags: list[float] = attrs.Factory(list)
+    invoices: int = 0
+
+    @property
+    def polls(self) -> int:
+        """Polls answered or failed."""
+        return len(self.latencies) + self.errors
+
+    @property
+    def polls_per_second(self) -> float:
+        """Throughput of this round."""
+        return self.polls / self.seconds if self.seconds > 0 else math.nan
+
+    @property
+    def cpu_us_per_poll(self) -> float:
+        """Client CPU microseconds per poll in this round."""
+        return self.cpu_seconds / self.polls * 1e6 if self.polls else math.nan
+
+
+class Errors:
+    def __init__(self) -> None:
+        self.count = 0
+        self.samples: list[str] = []
+
+    def add(self, exc: BaseException) -> None:
+        self.count += 1
+        if len(self.samples) < 3:
+            self.samples.append(f"{type(exc).__name__}: {exc}"[:300])
+
+
+async def create_invoices(client: CalypsoClient, count: int) -> list[str]:
+    ids: list[str] = []
+    limit = asyncio.Semaphore(SDK_CONNECTION_LIMIT)
+
+    async def create(index: int) -> None:
+        async with limit:
+            invoice = await client.invoices.create_single(
+                amount=AMOUNT, currency="USDT", description=f"benchmark {index}"
+            )
+        ids.append(invoice.id)
+
+    await asyncio.gather(*(create(index) for index in range(count)))
+    return ids
+
+
+class Measure:
+    """Client CPU, server CPU and RSS peak around one round."""
+
+    def __init__(self, server: FakeServerProcess, rss: _stats.RssSampler) -> None:
+        self._server = server
+        self._rss = rss
+
+    def __enter__(self) -> Measure:
+        gc.collect()  # no garbage from the previous variant is collected on this one's time
+        self._rss.restart()
+        self._server_cpu = self._server.cpu_seconds()
+        self._cpu = _stats.cpu_seconds()
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.seconds = time.perf_counter() - self._started
+        self.cpu_seconds = _stats.cpu_seconds() - self._cpu
+        after = self._server.cpu_seconds()
+        self.server_cpu_seconds = (
+            None if after is None or self._server_cpu is None else after - self._server_cpu
+        )
+        self._rss.sample()
+        self.peak_rss_mb = self._rss.peak
+
+
+async def poll_round(
+    variant: str,
+    get: Callable[[str], Awaitable[object]],
+    ids: Sequence[str],
+    concurrency: int,
+    duration: float,
+    measure: Measure,
+) -> Round:
+    latencies: list[float] = []
+    errors = Errors()
+    perf_counter = time.perf_counter
+
+    async def worker(index: int, stop_at: float) -> None:
+        count = len(ids)
+        while perf_counter() < stop_at:
+            started = perf_counter()
+            try:
+                await get(ids[index % count])
+            except Exception as exc:  # counted and reported, never fatal to the round
+                errors.add(exc)
+            else:
+                latencies.append(perf_counter() - started)
+            index += concurrency
+
+    with measure:
+        stop_at = time.perf_counter() + duration
+        await asyncio.gather(*(worker(index, stop_at) for index in range(concurrency)))
+    return Round(
+        variant,
+        concurrency,
+        measure.seconds,
+        measure.cpu_seconds,
+        measure.server_cpu_seconds,
+        measure.peak_rss_mb,
+        latencies,
+        errors.count,
+        errors.samples,
+    )
+
+
+class TimedGets:
+    """Times every ``get`` that ``wait_for`` makes on one client."""
+
+    def __init__(self, client: CalypsoClient) -> None:
+        self.latencies: list[float] = []
+        self.errors = Errors()
+        invoices = client.invoices
+        original = invoices.get
+
+        async def timed_get(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                result = await original(*args, **kwargs)
+            except Exception as exc:
+                self.errors.add(exc)
+                raise
+            self.latencies.append(time.perf_counter() - started)
+            return result
+
+        # wait_for calls self.get: an instance attribute shadows the method.
+        setattr(invoices, "get", timed_get)  # noqa: B010
+
+    def reset(self) -> None:
+        self.latencies = []
+        self.errors = Errors()
+
+
+async def wait_round(
+    client: CalypsoClient,
+    timed: TimedGets,
+    server: FakeServerProcess,
+    ids: Sequence[str],
+    *,
+    window: float,
+    interval: float,
+    max_interval: float,
+    settle_delay: float,
+    rng: random.Random,
+    measure: Measure,
+    variant: str = "sdk-wait",
+) -> Round:
+    count = len(ids)
+    paid_at = [math.nan] * count
+    done_at = [math.nan] * count
+    failures = Errors()
+    timed.reset()
+    timeout = window + settle_delay + 60.0
+
+    async def waiter(index: int) -> None:
+        try:
+            await client.invoices.wait_for(
+                ids[index],
+                InvoiceState.COMPLETED,
+                timeout=timeout,
+                interval=interval,
+                max_interval=max_interval,
+            )
+        except CalypsoError as exc:
+            failures.add(exc)
+        else:
+            done_at[index] = time.perf_counter()
+
+    async def payer(started: float) -> None:
+        order = list(range(count))
+        rng.shuffle(order)
+        replies: list[asyncio.Future[str]] = []
+        next_index = 0
+        while next_index < count:
+            now = time.perf_counter()
+            # Every payment that is due goes now; then sleep until the next one is.
+            while next_index < count and started + window * (next_index + 0.5) / count <= now:
+                index = order[next_index]
+                paid_at[index] = now
+                replies.append(server.command(f"pay {ids[index]} {AMOUNT}"))
+                next_index += 1
+            await server.drain()
+            if next_index < count:
+                due = started + window * (next_index + 0.5) / count
+                await asyncio.sleep(max(due - time.perf_counter(), 0.001))
+        for reply in await asyncio.gather(*replies):
+            if not reply.startswith("ok ") or not reply.endswith(" PAID"):
+                failures.add(RuntimeError(f"payment refused: {reply}"))
+
+    with measure:
+        started = time.perf_counter()
+        await asyncio.gather(payer(started), *(waiter(index) for index in range(count)))
+    lags = [
+        done - (paid + settle_delay)
+        for paid, done in zip(paid_at, done_at, strict=True)
+        if not math.isnan(done)
+    ]
+    return Round(
+        variant,
+        count,
+        measure.seconds,
+        measure.cpu_seconds,
+        measure.server_cpu_seconds,
+        measure.peak_rss_mb,
+        timed.latencies,
+        timed.errors.count + failures.count,
+        timed.errors.samples + failures.samples,
+        lags=lags,
+        invoices=count,
+    )

@@ -1,0 +1,98 @@
+"""The benchmarks run end to end at a tiny size and report every field (never their speed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import micro, poll, resolver
+
+ROW_FIELDS = {
+    "variant",
+    "concurrency",
+    "polls",
+    "polls_per_s",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "cpu_us_per_poll",
+    "peak_rss_mb",
+    "errors",
+}
+
+
+def test_poll_benchmark_reports_every_variant_level_ratio_and_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny poll run: a row per variant and level, sdk/raw ratios, the watch, targets."""
+    output = tmp_path / "poll.json"
+    argv = ["--invoices", "4", "--levels", "1,2", "--rounds", "1", "--duration", "0.1"]
+    argv += ["--wait-window", "0.1", "--watch", "20", "--watch-window", "0.1"]
+    argv += ["--output", str(output), "--chart", str(tmp_path / "poll.png"), "--quiet"]
+
+    assert poll.main(argv) == 0
+
+    data = json.loads(output.read_text())
+    rows = {(row["variant"], row["concurrency"]): row for row in data["results"]}
+    assert set(rows) == {(v, c) for v in ("raw", "sdk", "sdk-wait") for c in (1, 2)}
+    for row in rows.values():
+        assert set(row) >= ROW_FIELDS
+        assert row["polls"] > 0
+        assert row["errors"] == 0
+    assert rows["sdk-wait", 2]["invoices"] == 2
+    assert [r["concurrency"] for r in data["ratios"]] == [1, 2]
+    for ratio in data["ratios"]:
+        assert ratio["throughput_sdk_over_raw"] > 0
+        assert ratio["cpu_per_poll_sdk_over_raw"] > 0
+    assert data["watch"]["completed"] == data["watch"]["invoices"] == 20
+    assert "rss_growth_mb" in data["watch"]
+    assert len(data["targets"]) == 3
+    assert data["machine"]["cpus"] >= 1
+    out = capsys.readouterr().out
+    assert "sdk/raw" in out
+    assert "SUMMARY poll: " in out
+    assert "chart: " in out
+
+
+def test_resolver_benchmark_resolves_over_and_holds_under(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny resolver run: every outcome right, requests counted, the target reported."""
+    output = tmp_path / "resolver.json"
+    argv = ["-n", "6", "--settle-delay", "0.05", "--poll-interval", "0.1"]
+    argv += ["--output", str(output), "--quiet"]
+
+    assert resolver.main(argv) == 0
+
+    data = json.loads(output.read_text())
+    assert data["outcomes"] == {"HELD": 3, "RESOLVED": 3}
+    assert data["outcomes_right"] == 6
+    assert data["requests_per_resolved"] >= 4
+    assert data["requests_per_held"] == 1
+    for field in ("interventions_per_s", "wall_s", "http_requests", "peak_rss_mb"):
+        assert data[field] is not None
+    assert "SUMMARY resolver: " in capsys.readouterr().out
+
+
+def test_micro_benchmark_times_every_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny micro run: every step timed for the SDK, and for raw where it has one."""
+    output = tmp_path / "micro.json"
+
+    assert micro.main(["--iterations", "20", "--repeat", "1", "--output", str(output)]) == 0
+
+    steps = {step["step"]: step for step in json.loads(output.read_text())["steps"]}
+    assert set(steps) == {
+        "envelope + serialise",
+        "sign",
+        "parse",
+        "structure an Invoice",
+        "all of the above",
+        "whole get, stub transport",
+    }
+    assert all(step["sdk_us"] > 0 for step in steps.values())
+    assert steps["whole get, stub transport"]["raw_us"] > 0
+    assert "SUMMARY micro: " in capsys.readouterr().out
