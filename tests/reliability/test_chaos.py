@@ -45,13 +45,15 @@ OVERPAY_SHARE = 0.6
 WORKERS = 8
 FAULT_RATE = 0.4
 """Chance, per intervention, that a random fault is queued on a random path."""
-DUPLICATE_RATE = 0.2
-"""Chance that the merchant also submits the invoice directly (a second channel)."""
+DUPLICATE_RATE = 0.3
+"""Chance that the invoice is also submitted directly, a little later (a second channel)."""
 RESTART_RATE = 0.03
 """Chance, per intervention, that the resolver process is killed and restarted."""
 SWEEPS = 8
 CALM_FROM = 5
 """From this sweep on no fault is injected and nothing restarts, so the run converges."""
+LATENCY = 0.001
+"""Seconds the fake adds to every answer, so that runs overlap as they do in production."""
 TIME_LIMIT = 45.0
 
 # The deadline fault needs a client with a tiny deadline; everything else applies as is.
@@ -88,6 +90,7 @@ class Chaos:
         self.runs: defaultdict[str, list[Resolution]] = defaultdict(list)
         self.restarts = 0
         self.faults: Counter[str] = Counter()
+        self._later: set[asyncio.Task[None]] = set()
 
     def record(self, resolution: Resolution) -> None:
         assert resolution.invoice_id is not None
@@ -121,6 +124,24 @@ class Chaos:
     def submit(self, invoice_id: str) -> None:
         assert self.resolver is not None
         self.resolver.submit(invoice_id)
+
+    def submit_later(self, invoice_id: str, delay: float) -> None:
+        """Submit again after ``delay`` s, from another channel: it may overlap a run."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            if self.resolver is not None:  # a dead process receives nothing
+                self.resolver.submit(invoice_id)
+
+        task = asyncio.create_task(later())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    async def settle_down(self) -> None:
+        """Wait for the late submissions, then for everything submitted."""
+        while self._later:
+            await asyncio.gather(*self._later)
+        await self.join()
 
     async def join(self) -> None:
         assert self.resolver is not None
@@ -187,7 +208,7 @@ async def test_chaos_run_loses_nothing_and_returns_no_invoice_to_paid_twice() ->
 async def run_chaos(seed: int, rng: random.Random) -> None:
     clock = Clock(real_pause=0.002)
     async with (
-        FakeCalypso(settle_delay=0.005, seed=seed) as fake,
+        FakeCalypso(settle_delay=0.005, latency=LATENCY, seed=seed) as fake,
         fake.client(
             sleep=clock.sleep, clock=clock, rand=rng.random, timeout=ATTEMPT_TIMEOUT
         ) as client,
@@ -217,13 +238,13 @@ async def run_chaos(seed: int, rng: random.Random) -> None:
                 if rng.random() < FAULT_RATE:
                     chaos.inject_fault()
                 if rng.random() < DUPLICATE_RATE:
-                    chaos.submit(invoice.id)
+                    chaos.submit_later(invoice.id, rng.uniform(0, 0.02))
                 if rng.random() < RESTART_RATE:
                     await chaos.restart()
                 if rng.random() < 0.1:
                     await asyncio.sleep(rng.uniform(0, 0.01))
             await fake.wait_for_deliveries(timeout=TIME_LIMIT)
-            await chaos.join()
+            await chaos.settle_down()
             sweeps = await sweep(chaos, list(overpaid))
         finally:
             await chaos.stop()
