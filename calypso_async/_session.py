@@ -291,6 +291,10 @@ class CalypsoSession:
         attempt = 0
         while True:
             attempt += 1
+            if attempt > 1:
+                # aclose() may have run during the backoff: say so, not aiohttp's
+                # RuntimeError("Session is closed").
+                http = self._http_session()
             try:
                 body = self.envelope(payload)
             except (TypeError, ValueError) as exc:
@@ -312,6 +316,11 @@ class CalypsoSession:
                 )
             except _Retryable as wrapped:
                 error, safe_anyway = wrapped.error, wrapped.safe_anyway
+                if self._closed:
+                    raise LifecycleError(
+                        f"{path}: this Calypso client was closed while the call was in "
+                        "flight; whether the server acted on it is unknown"
+                    ) from error
             except APIError as error_:
                 # A rejected timestamp was not acted on: one immediate retry is safe once
                 # the server's Date header has taught us its clock.

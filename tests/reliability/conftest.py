@@ -1,22 +1,19 @@
-"""The reliability tests run under the leak check (see ``leakcheck.py``)."""
+"""Turn on the leak check (``leakcheck.py``) for the whole run, not only this folder.
+
+A hook in a sub-folder's conftest would only see this folder's tests, so the check is
+registered as a plugin the moment this conftest loads: in a full ``pytest`` run every
+test of the suite is checked. (Equivalent to ``-p tests.reliability.leakcheck``, which
+works too and is not registered twice.)
+"""
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 
-from tests.reliability.leakcheck import (  # noqa: F401 - a fixture and hooks for this folder
-    GUARD,
-    _calypso_leak_guard,
-    pytest_configure,
-    pytest_runtest_teardown,
-    pytest_unconfigure,
-)
+PLUGIN = "tests.reliability.leakcheck"
 
 
-@pytest.fixture(autouse=True)
-def _no_leaks(request: pytest.FixtureRequest) -> None:
-    """Coroutine tests get the task guard first, so that it is torn down last."""
-    if inspect.iscoroutinefunction(request.function):
-        request.getfixturevalue(GUARD)
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the leak check once, for every test collected in this run."""
+    if not config.pluginmanager.has_plugin(PLUGIN):
+        config.pluginmanager.import_plugin(PLUGIN)

@@ -1,4 +1,4 @@
-"""A pytest plugin that fails a test which leaves a task, a session or a connector behind.
+"""A pytest plugin failing any test that leaves a task, a session or a connector behind.
 
 ``filterwarnings = error`` already turns a ``ResourceWarning`` raised while a test runs
 into a failure. Three leaks slip past it, and this plugin catches them:
@@ -12,8 +12,8 @@ into a failure. Three leaks slip past it, and this plugin catches them:
   pending!", "Unclosed client session", "Unclosed connector"), through the loop's
   exception handler on the ``asyncio`` logger.
 
-``tests/reliability`` uses it through its ``conftest.py``; ``test_lifecycle.py`` runs the
-rest of the suite under it (``-p tests.reliability.leakcheck``).
+``tests/reliability/conftest.py`` registers it for the whole run; ``-p
+tests.reliability.leakcheck`` does the same for any selection of tests.
 """
 
 from __future__ import annotations
