@@ -8,10 +8,11 @@ which the test suite runs over every fixture so that a field the models forgot f
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 from cattrs import Converter
@@ -74,11 +75,15 @@ def _datetime(value: Any, _: type) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a date string")
     text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Python 3.11 reads at most microseconds; some servers write nanoseconds.
-    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
-    parsed = datetime.fromisoformat(text)
+    try:
+        # Both published forms parse as they are on current Pythons: skip the rewriting.
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        # Some Pythons read at most microseconds; some servers write nanoseconds.
+        text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
+        parsed = datetime.fromisoformat(text)
     # Calypso writes UTC without a zone; normalise every date to aware UTC.
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
@@ -132,6 +137,35 @@ def _model_hook(conv: Converter, cls: type[Any], strict: bool) -> Callable[[Any,
     return structure_model
 
 
+def _is_optional(type_: Any) -> bool:
+    args = get_args(type_)
+    return get_origin(type_) in (Union, types.UnionType) and len(args) == 2 and type(None) in args
+
+
+def _optional_hook_factory(conv: Converter) -> Callable[[Any], Callable[[Any, type], Any]]:
+    # cattrs' own Optional hook looks the inner hook up again on every call; most model
+    # fields are optional, so binding it once is most of the cost of structuring.
+    def factory(type_: Any) -> Callable[[Any, type], Any]:
+        inner_type = next(arg for arg in get_args(type_) if arg is not type(None))
+        inner = _structure_hook(conv, inner_type)
+
+        def structure_optional(value: Any, _: type) -> Any:
+            return None if value is None else inner(value, inner_type)
+
+        return structure_optional
+
+    return factory
+
+
+def _structure_hook(conv: Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    get_hook = getattr(conv, "get_structure_hook", None)
+    if get_hook is None:  # cattrs before 24.1 offered the same lookup on its dispatcher
+        dispatcher: Any = conv._structure_func
+        get_hook = dispatcher.dispatch
+    hook: Callable[[Any, Any], Any] = get_hook(type_)
+    return hook
+
+
 def _is_homogeneous_tuple(type_: Any) -> bool:
     args = get_args(type_)
     return get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
@@ -165,6 +199,9 @@ def make_converter(*, strict: bool = False) -> Converter:
     # Registered by class: dispatch follows the MRO, so this beats the str hook above.
     conv.register_structure_hook(_TolerantEnum, _enum)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _array_hook_factory(conv))
+    conv.register_structure_hook_factory(_is_optional, _optional_hook_factory(conv))
+    # Models in dependency order: an optional nested model binds its hook when the
+    # model holding it is generated.
     for model in _MODELS:
         conv.register_structure_hook(model, _model_hook(conv, model, strict))
     return conv

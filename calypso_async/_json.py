@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from decimal import Decimal
-from functools import partial
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -21,11 +20,21 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-loads = partial(json.loads, parse_float=Decimal, parse_constant=_refuse_constant)
-"""Parse JSON text or bytes, reading every non-integer number as a ``Decimal``.
+# json.loads builds a new decoder on every call that passes options; this one is reused.
+_decoder = json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)
 
-``NaN`` and ``Infinity`` (which Python's decoder accepts by default) are refused.
-"""
+
+def loads(text: str | bytes | bytearray) -> Any:
+    """Parse JSON text or bytes, reading every non-integer number as a ``Decimal``.
+
+    ``NaN`` and ``Infinity`` (which Python's decoder accepts by default) are refused.
+    Bytes are decoded as ``json.loads`` decodes them (UTF-8, -16 or -32, detected).
+    """
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    elif isinstance(text, str) and text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return _decoder.decode(text)
 
 
 def format_decimal(value: Decimal) -> str:

@@ -76,7 +76,8 @@ def optional_text(name: str, value: object, *, max_length: int = 1024) -> str | 
 def identifier(name: str, value: object) -> str:
     """Return ``value`` if it is a non-empty string without whitespace, else raise."""
     result = text(name, value, max_length=256)
-    if any(ch.isspace() for ch in result):
+    # split() breaks on exactly what str.isspace() calls whitespace, without a Python loop.
+    if result.split() != [result]:
         raise ConfigurationError(f"{name} must not contain whitespace")
     return result
 
