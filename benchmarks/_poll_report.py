@@ -53,7 +53,7 @@ def summarise(rounds: Sequence[Round]) -> dict[str, Any]:
         "round_polls_per_s": [_stats.finite(r.polls_per_second) for r in rounds],
         "round_cpu_us_per_poll": [_stats.finite(r.cpu_us_per_poll) for r in rounds],
     }
-    if first.variant == "sdk-wait" or lags:
+    if first.invoices:
         summary["invoices"] = sum(r.invoices for r in rounds)
         summary["polls_per_invoice"] = _stats.finite(
             polls / summary["invoices"] if summary["invoices"] else math.nan
@@ -236,10 +236,22 @@ def draw_chart(data: dict[str, Any], path: Path) -> bool:
     for variant in data["settings"]["variants"]:
         rows = [r for r in data["results"] if r["variant"] == variant]
         levels = [r["concurrency"] for r in rows]
-        left.plot(levels, [r["polls_per_s"] for r in rows], marker="o", label=variant)
-        right.plot(levels, [r["p50_ms"] for r in rows], marker="o", label=f"{variant} p50")
-        right.plot(levels, [r["p99_ms"] for r in rows], marker="x", ls="--", label=f"{variant} p99")
-    left.set(xscale="log", xlabel="polls in flight", ylabel="polls/s", title="Throughput")
+        (line,) = left.plot(levels, [r["polls_per_s"] for r in rows], marker="o", label=variant)
+        color = line.get_color()
+        right.plot(
+            levels, [r["p50_ms"] for r in rows], marker="o", color=color, label=f"{variant} p50"
+        )
+        right.plot(
+            levels,
+            [r["p99_ms"] for r in rows],
+            marker="x",
+            ls="--",
+            color=color,
+            label=f"{variant} p99",
+        )
+    left.set(
+        xscale="log", yscale="log", xlabel="polls in flight", ylabel="polls/s", title="Throughput"
+    )
     right.set(xscale="log", yscale="log", xlabel="polls in flight", ylabel="ms", title="Latency")
     for axes in (left, right):
         axes.grid(True, which="both", alpha=0.3)

@@ -9,16 +9,17 @@ the variants interleaved round by round, rotating which goes first:
 * ``sdk-wait``: ``client.invoices.wait_for`` over fresh invoices that the fake completes
   at staggered times (paid one by one across ``--wait-window`` seconds).
 
-Before the rounds, ``--watch`` invoices are watched at once with ``wait_for`` on a fresh
-heap, to check errors and RSS growth. Results go to JSON, a table and a summary line
-holding the targets; ``--chart`` draws a PNG when matplotlib is installed.
+First, ``--watch`` invoices are watched at once with ``wait_for`` in a process of its own
+(``benchmarks._watch``, a fresh heap and its own fake), to check errors and RSS growth.
+Results go to JSON, a table and a summary line holding the targets; ``--chart`` draws a
+PNG when matplotlib is installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
+import json
 import random
 import sys
 import time
@@ -35,6 +36,7 @@ from ._rounds import Measure, Round, TimedGets, create_invoices, poll_round, wai
 from ._server import FakeServerProcess
 
 VARIANTS = ("raw", "sdk", "sdk-wait")
+_REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 def _parse_levels(text: str) -> list[int]:
@@ -66,13 +68,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--levels", type=_parse_levels, default=[1, 10, 100, 1000], help="polls in flight"
     )
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per variant and level")
-    parser.add_argument("--duration", type=float, default=1.0, help="seconds per get round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per variant and level")
+    parser.add_argument("--duration", type=float, default=0.6, help="seconds per get round")
     parser.add_argument(
         "--variants", type=_parse_variants, default=list(VARIANTS), help="comma-separated"
     )
     parser.add_argument(
-        "--wait-window", type=float, default=1.0, help="sdk-wait: seconds over which invoices pay"
+        "--wait-window", type=float, default=0.6, help="sdk-wait: seconds over which invoices pay"
     )
     parser.add_argument(
         "--wait-interval", type=float, default=0.1, help="sdk-wait: wait_for interval"
@@ -111,6 +113,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+async def _run_watch(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
+    log(f"watching {args.watch} invoices at once with wait_for (own process and server) ...")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "benchmarks._watch",
+        *("--count", str(args.watch), "--window", repr(args.watch_window)),
+        *("--interval", repr(args.wait_interval), "--max-interval", repr(args.wait_max_interval)),
+        *("--settle-delay", repr(args.settle_delay), "--seed", str(args.seed)),
+        cwd=_REPOSITORY,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, _ = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        raise RuntimeError(f"the watch process failed with exit code {process.returncode}")
+    watch: dict[str, Any] = json.loads(out)
+    log(
+        f"  {watch['completed']}/{watch['invoices']} completed in {watch['seconds']:.1f} s, "
+        f"{watch['errors']} errors, RSS +{watch['rss_growth_mb']:.1f} MB"
+    )
+    return watch
+
+
 async def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     """Run the whole benchmark and return the results (the JSON that is written)."""
     machine = _stats.machine()
@@ -125,7 +155,7 @@ async def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
     rounds: dict[int, dict[str, list[Round]]] = {
         level: {v: [] for v in variants} for level in levels
     }
-    watch: dict[str, Any] | None = None
+    watch = await _run_watch(args, log) if args.watch else None
     async with (
         FakeServerProcess(settle_delay=args.settle_delay) as server,
         CalypsoClient.from_env(server.env) as sdk,
@@ -140,51 +170,18 @@ async def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
     ):
         log(f"fake server: pid {server.pid} at {server.env['CALYPSO_BASE_URL']}")
         wait_count = args.rounds * sum(levels) if "sdk-wait" in variants else 0
-        total = (args.invoices if get_variants else 0) + wait_count + args.watch
+        total = (args.invoices if get_variants else 0) + wait_count
         started = time.perf_counter()
         ids = await create_invoices(sdk, total)
         log(f"created {total} invoices in {time.perf_counter() - started:.1f} s")
         pool = ids[: args.invoices] if get_variants else []
         fresh = ids[len(pool) :]
-        watch_ids, fresh = fresh[: args.watch], fresh[args.watch :]
         timed = TimedGets(waiting)
         measure = Measure(server, rss)
         getters: dict[str, Callable[[str], Awaitable[object]]] = {
             "raw": raw.get_invoice,
             "sdk": sdk.invoices.get,
         }
-
-        if watch_ids:
-            # First, on a fresh heap: memory freed by earlier phases would hide growth.
-            log(f"watching {len(watch_ids)} invoices at once with wait_for ...")
-            gc.collect()
-            before = _stats.rss_mb()
-            watched = await wait_round(
-                waiting,
-                timed,
-                server,
-                watch_ids,
-                window=args.watch_window,
-                interval=args.wait_interval,
-                max_interval=args.wait_max_interval,
-                settle_delay=args.settle_delay,
-                rng=rng,
-                measure=measure,
-                variant="watch",
-            )
-            gc.collect()
-            watch = summarise([watched])
-            watch.update(
-                completed=len(watched.lags),
-                rss_before_mb=_stats.finite(before),
-                rss_growth_mb=_stats.finite(watched.peak_rss_mb - before),
-                rss_after_mb=_stats.finite(_stats.rss_mb()),
-            )
-            log(
-                f"  {watch['completed']}/{watch['invoices']} completed in "
-                f"{watch['seconds']:.1f} s, {watch['errors']} errors, "
-                f"RSS +{watch['rss_growth_mb']:.1f} MB"
-            )
 
         for level in levels:
             for variant in get_variants:  # warm-up: connections, caches; not recorded
