@@ -11,6 +11,7 @@ unknown or unchanged, and the next run must then finish the job).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -20,6 +21,7 @@ import pytest
 
 from calypso_async import (
     CalypsoClient,
+    CalypsoError,
     Decision,
     DecodeError,
     InterventionResolver,
@@ -293,3 +295,25 @@ async def test_duplicate_arriving_while_a_run_is_parked_at_a_step_shares_that_ru
     assert original.outcome is Outcome.RESOLVED, original.reason
     assert writes(fake, RTP, invoice.id) == (1, 1, 0)
     assert writes(fake, CLOSE, invoice.id) == (1, 1, 0)
+
+
+# -- what the matrix reads from the fake -----------------------------------------------------
+
+
+async def test_fake_records_whether_it_carried_out_a_write_whatever_the_client_heard(
+    fake: FakeCalypso,
+) -> None:
+    """processed_status tells a lost success and a blind second write from a call never
+    carried out, which the answer's status alone cannot."""
+    async with fake.client() as client:
+        invoice = await intervention(client, fake, OVERPAID)
+        fake.drop(RTP)  # never carried out
+        fake.drop(RTP, after_action=True)  # carried out, answer lost
+        for _ in range(3):  # the third is sent in the wrong state
+            with contextlib.suppress(CalypsoError):
+                await client.invoices.return_to_paid(invoice.id)
+    calls = fake.calls_to(RTP)
+    assert [(c.status, c.dropped) for c in calls] == [(None, True), (None, True), (400, False)]
+    assert [c.processed_status for c in calls] == [None, 200, 400]
+    assert calls[2].processed_error_code == "INVALID_INVOICE_STATE"
+    assert writes(fake, RTP, invoice.id) == (3, 1, 1)
