@@ -288,6 +288,7 @@ class CalypsoSession:
         started = self._clock()
         deadline_at = started + self._deadline
         retried_clock = False
+        maybe_acted = False  # an earlier attempt may have reached the server and acted
         attempt = 0
         while True:
             attempt += 1
@@ -322,6 +323,9 @@ class CalypsoSession:
                         "flight; whether the server acted on it is unknown"
                     ) from error
             except APIError as error_:
+                if method == "DELETE" and error_.status == 404 and maybe_acted:
+                    # The earlier attempt deleted it and its answer was lost: gone is done.
+                    return None
                 # A rejected timestamp was not acted on: one immediate retry is safe once
                 # the server's Date header has taught us its clock.
                 if (
@@ -335,6 +339,7 @@ class CalypsoSession:
                 raise
             if not (retry or safe_anyway) or attempt > self._retry.max_retries:
                 raise error
+            maybe_acted = maybe_acted or not safe_anyway
             delay = self._retry.delay(attempt, getattr(error, "retry_after", None), self._rand)
             if self._clock() + delay >= deadline_at:
                 raise error

@@ -80,6 +80,11 @@ class Webhooks:
         return structure(data, WebhookSubscription, path=path)
 
     async def delete(self, request_id: str) -> None:
-        """Delete the subscription created with ``request_id`` (a signed ``DELETE``)."""
+        """Delete the subscription created with ``request_id`` (a signed ``DELETE``).
+
+        Retried like a read. A 404 answering a retry, after an attempt that may have
+        reached the server, means that attempt deleted it: that is success. Otherwise a
+        404 raises :class:`NotFoundError`.
+        """
         payload = {"requestId": check.identifier("request_id", request_id)}
         await self._session.call(_PATH, payload, method="DELETE", retry=True)

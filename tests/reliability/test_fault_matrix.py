@@ -24,8 +24,10 @@ from calypso_async import (
     CalypsoError,
     Decision,
     DecodeError,
+    EventType,
     InterventionResolver,
     Invoice,
+    NotFoundError,
     Outcome,
     Resolution,
     default_policy,
@@ -124,6 +126,68 @@ async def test_create_meeting_a_fault_makes_at_most_one_invoice(
             found = await client.invoices.get(idempotency_key=key)
             assert found.id == made[0]["id"]
     assert fake.pending_faults() == 0
+
+
+SUBSCRIBE = "/api/v1/subscription/webhook/create"
+SUBSCRIPTIONS = "/api/v1/subscription/webhook"
+HOOK = "https://merchant.test/calypso"
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
+async def test_subscribing_meeting_a_fault_makes_at_most_one_subscription(
+    fake: FakeCalypso, fault: Fault
+) -> None:
+    """webhooks.create reuses its requestId on every attempt: one subscription at most."""
+    clock = Clock()
+    async with client_for(fake, fault, clock) as client:
+        fault.inject(fake, SUBSCRIBE)
+        if fault.recovers:
+            await client.webhooks.create(url=HOOK, event_types=[EventType.INVOICE_PAID])
+        else:
+            with pytest.raises(fault.error):
+                await client.webhooks.create(url=HOOK, event_types=[EventType.INVOICE_PAID])
+    calls = fake.calls_to(SUBSCRIBE)
+    assert len(calls) == (2 if fault.recovers else 1)
+    assert len({(call.payload or {}).get("requestId") for call in calls}) == 1
+    assert len(fake.subscriptions) == (1 if fault.recovers or fault.acts else 0)
+
+
+DELETE_FAULTS = [
+    fault
+    for fault in FAULTS
+    if fault.recovers or fault.name in ("500", "500-after", "slow-beyond-deadline")
+]
+
+
+@pytest.mark.parametrize("fault", DELETE_FAULTS, ids=[fault.name for fault in DELETE_FAULTS])
+async def test_unsubscribing_meeting_a_fault_deletes_or_raises_its_typed_error(
+    fake: FakeCalypso, fault: Fault
+) -> None:
+    """webhooks.delete is retried; a 404 to a retry after the first attempt may have acted
+    means that attempt deleted it: success, not NotFoundError."""
+    clock = Clock()
+    async with client_for(fake, fault, clock) as client:
+        subscription = await client.webhooks.create(url=HOOK, event_types=["INVOICE_PAID"])
+        fault.inject(fake, SUBSCRIPTIONS)
+        if fault.name == "dropped-after-acting":
+            # aiohttp itself sends an idempotent DELETE again when the connection drops,
+            # out of the SDK's sight: the SDK cannot tell that 404 from a wrong id.
+            with pytest.raises(NotFoundError):
+                await client.webhooks.delete(subscription.request_id)
+        elif fault.recovers:
+            assert await client.webhooks.delete(subscription.request_id) is None
+        else:
+            with pytest.raises(fault.error):
+                await client.webhooks.delete(subscription.request_id)
+        # A second delete of what is gone is still an error: nothing is hidden.
+        if not fake.subscriptions:
+            with pytest.raises(NotFoundError):
+                await client.webhooks.delete(subscription.request_id)
+    deletes = [c for c in fake.calls_to(SUBSCRIPTIONS) if c.method == "DELETE"]
+    assert sum(1 for c in deletes if c.processed_status == 200) == (
+        1 if fault.recovers or fault.acts else 0
+    )
+    assert len(fake.subscriptions) == (0 if fault.recovers or fault.acts else 1)
 
 
 # -- the resolver, step by step ------------------------------------------------------------
