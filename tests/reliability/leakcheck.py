@@ -74,7 +74,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Put the task guard first in every coroutine test, so it is torn down last."""
     for item in items:
         function = getattr(item, "function", None)
-        if function is not None and inspect.iscoroutinefunction(function):
+        # A hypothesis test wraps the coroutine function in a plain one.
+        inner = getattr(getattr(function, "hypothesis", None), "inner_test", function)
+        if inner is not None and inspect.iscoroutinefunction(inner):
             names = getattr(item, "fixturenames", None)
             if names is not None and GUARD not in names:
                 names.insert(0, GUARD)
