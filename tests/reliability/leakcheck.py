@@ -12,8 +12,8 @@ into a failure. Three leaks slip past it, and this plugin catches them:
   pending!", "Unclosed client session", "Unclosed connector"), through the loop's
   exception handler on the ``asyncio`` logger.
 
-``tests/reliability/conftest.py`` registers it for the whole run; ``-p
-tests.reliability.leakcheck`` does the same for any selection of tests.
+``pyproject.toml`` loads it for every run (``-p tests.reliability.leakcheck`` in
+``addopts``), whatever tests are selected.
 """
 
 from __future__ import annotations

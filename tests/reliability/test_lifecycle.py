@@ -32,7 +32,7 @@ def run_pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]
 
 
 def test_the_leak_check_is_on_for_every_test_of_the_run(request: pytest.FixtureRequest) -> None:
-    """The conftest registered the leak check as a plugin: it guards the whole suite."""
+    """pyproject.toml loads the leak check as a plugin: it guards every test run."""
     assert request.config.pluginmanager.has_plugin("tests.reliability.leakcheck")
 
 
