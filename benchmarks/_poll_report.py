@@ -44,12 +44,9 @@ def summarise(rounds: Sequence[Round]) -> dict[str, Any]:
         "peak_rss_mb": _stats.finite(max(r.peak_rss_mb for r in rounds)),
         "errors": sum(r.errors for r in rounds),
         "error_samples": [s for r in rounds for s in r.error_samples][:3],
-        "server_cpu_util": (
-            None
-            if any(s is None for s in server_cpu)
-            else _stats.finite(sum(s or 0.0 for s in server_cpu) / seconds)
-        ),
+        "server_cpu_util": _utilisation(server_cpu, seconds),
         "client_cpu_util": _stats.finite(cpu / seconds if seconds else math.nan),
+        "others_cpu_util": _utilisation([r.others_cpu_seconds for r in rounds], seconds),
         "round_polls_per_s": [_stats.finite(r.polls_per_second) for r in rounds],
         "round_cpu_us_per_poll": [_stats.finite(r.cpu_us_per_poll) for r in rounds],
     }
@@ -61,6 +58,12 @@ def summarise(rounds: Sequence[Round]) -> dict[str, Any]:
         summary["lag_p50_ms"] = _stats.finite(_ms(_stats.percentile(lags, 50)))
         summary["lag_p95_ms"] = _stats.finite(_ms(_stats.percentile(lags, 95)))
     return summary
+
+
+def _utilisation(cpu_seconds: Sequence[float | None], seconds: float) -> float | None:
+    if not seconds or any(value is None for value in cpu_seconds):
+        return None
+    return _stats.finite(sum(value or 0.0 for value in cpu_seconds) / seconds)
 
 
 def ratios(by_variant: dict[str, list[Round]], level: int) -> dict[str, Any] | None:
@@ -145,7 +148,8 @@ def report(data: dict[str, Any]) -> str:
             r["cpu_us_per_poll"],
             r["peak_rss_mb"],
             r["errors"],
-            "-" if r["server_cpu_util"] is None else f"{r['server_cpu_util']:.0%}",
+            _percent(r["server_cpu_util"]),
+            _percent(r["others_cpu_util"]),
         ]
         for r in data["results"]
     ]
@@ -162,6 +166,7 @@ def report(data: dict[str, Any]) -> str:
                 "peak RSS MB",
                 "errors",
                 "server CPU",
+                "others CPU",
             ],
             [[_float(v) for v in row] for row in rows],
         )
@@ -189,12 +194,14 @@ def report(data: dict[str, Any]) -> str:
     if data["ratios"]:
         parts.append(
             _stats.table(
-                ["sdk/raw", "throughput", "CPU per poll"],
+                ["sdk/raw", "throughput", "(rounds)", "CPU per poll", "(rounds)"],
                 [
                     [
                         f"{r['concurrency']} in flight",
                         _float(r["throughput_sdk_over_raw"]),
+                        _spread(r["round_throughput_ratios"]),
                         _float(r["cpu_per_poll_sdk_over_raw"]),
+                        _spread(r["round_cpu_ratios"]),
                     ]
                     for r in data["ratios"]
                 ],
@@ -218,6 +225,15 @@ def report(data: dict[str, Any]) -> str:
     parts.append("\n".join(lines))
     parts.append(data["summary"])
     return "\n\n".join(parts)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _spread(values: Sequence[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{min(known):.2f}-{max(known):.2f}" if known else "-"
 
 
 def _float(value: Any) -> Any:

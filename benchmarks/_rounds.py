@@ -37,10 +37,14 @@ class Round:
     error_samples: list[str]
     lags: list[float] = attrs.Factory(list)
     invoices: int = 0
+    others_cpu_seconds: float | None = None
+    window_polls: int | None = None
 
     @property
     def polls(self) -> int:
-        """Polls answered or failed."""
+        """Polls answered or failed within the measured window."""
+        if self.window_polls is not None:
+            return self.window_polls
         return len(self.latencies) + self.errors
 
     @property
@@ -81,7 +85,11 @@ async def create_invoices(client: CalypsoClient, count: int) -> list[str]:
 
 
 class Measure:
-    """Client CPU, server CPU and RSS peak around one round."""
+    """Client CPU, server CPU, other processes' CPU and the RSS peak over one round.
+
+    The window ends at :meth:`close`, or when the ``with`` block ends if nothing closed
+    it sooner; the RSS peak always covers the whole block.
+    """
 
     def __init__(self, server: FakeServerProcess, rss: _stats.RssSampler) -> None:
         self._server = server
@@ -90,18 +98,33 @@ class Measure:
     def __enter__(self) -> Measure:
         gc.collect()  # no garbage from the previous variant is collected on this one's time
         self._rss.restart()
+        self._closed = False
         self._server_cpu = self._server.cpu_seconds()
+        self._busy = _stats.machine_busy_seconds()
         self._cpu = _stats.cpu_seconds()
         self._started = time.perf_counter()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def close(self) -> None:
+        """End the measured window now (later calls change nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         self.seconds = time.perf_counter() - self._started
         self.cpu_seconds = _stats.cpu_seconds() - self._cpu
         after = self._server.cpu_seconds()
+        busy = _stats.machine_busy_seconds()
         self.server_cpu_seconds = (
             None if after is None or self._server_cpu is None else after - self._server_cpu
         )
+        self.others_cpu_seconds = (
+            None
+            if busy is None or self._busy is None or self.server_cpu_seconds is None
+            else max(busy - self._busy - self.cpu_seconds - self.server_cpu_seconds, 0.0)
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
         self._rss.sample()
         self.peak_rss_mb = self._rss.peak
 
@@ -130,9 +153,24 @@ async def poll_round(
                 latencies.append(perf_counter() - started)
             index += concurrency
 
+    window_polls: int | None = None
+
+    def close_window() -> None:
+        # Polls still in flight at the deadline finish afterwards; their latencies count,
+        # but throughput and CPU are those of the window, free of the final drain.
+        nonlocal window_polls
+        measure.close()
+        window_polls = len(latencies) + errors.count
+
     with measure:
         stop_at = time.perf_counter() + duration
-        await asyncio.gather(*(worker(index, stop_at) for index in range(concurrency)))
+        timer = asyncio.get_running_loop().call_later(duration, close_window)
+        try:
+            await asyncio.gather(*(worker(index, stop_at) for index in range(concurrency)))
+        finally:
+            timer.cancel()
+        if window_polls is None:
+            close_window()
     return Round(
         variant,
         concurrency,
@@ -143,6 +181,8 @@ async def poll_round(
         latencies,
         errors.count,
         errors.samples,
+        others_cpu_seconds=measure.others_cpu_seconds,
+        window_polls=window_polls,
     )
 
 
@@ -249,4 +289,5 @@ async def wait_round(
         timed.errors.samples + failures.samples,
         lags=lags,
         invoices=count,
+        others_cpu_seconds=measure.others_cpu_seconds,
     )

@@ -62,6 +62,20 @@ def child_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float | None:
+    """CPU seconds every process on the machine has used, steal included; ``None`` off Linux.
+
+    Less this benchmark's own processes, it says how much other work ran alongside.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler:
     """Samples ``VmRSS`` every ``interval`` seconds; :meth:`restart` begins a new window.
 

@@ -68,8 +68,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--levels", type=_parse_levels, default=[1, 10, 100, 1000], help="polls in flight"
     )
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per variant and level")
-    parser.add_argument("--duration", type=float, default=0.6, help="seconds per get round")
+    parser.add_argument("--rounds", type=int, default=10, help="raw/sdk rounds (pairs) per level")
+    parser.add_argument(
+        "--wait-rounds", type=int, default=3, help="sdk-wait rounds per level, spread among them"
+    )
+    parser.add_argument("--duration", type=float, default=0.3, help="seconds per get round")
     parser.add_argument(
         "--variants", type=_parse_variants, default=list(VARIANTS), help="comma-separated"
     )
@@ -91,6 +94,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--settle-delay", type=float, default=0.05, help="fake: seconds from PAID to COMPLETED"
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="fake: seconds added to every answer, to model a remote API's round trip",
+    )
     parser.add_argument("--seed", type=int, default=42, help="orders the staggered payments")
     parser.add_argument("--output", type=Path, help="JSON path (default: benchmarks/results/)")
     parser.add_argument(
@@ -102,11 +111,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quiet", action="store_true", help="print only the tables")
     args = parser.parse_args(argv)
-    for name in ("invoices", "rounds"):
+    for name in ("invoices", "rounds", "wait_rounds"):
         if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
-    if args.watch < 0:
-        parser.error("--watch must be 0 or more")
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    args.wait_rounds = min(args.wait_rounds, args.rounds)
+    if args.watch < 0 or args.latency < 0:
+        parser.error("--watch and --latency must be 0 or more")
     for name in ("duration", "wait_window", "wait_interval", "wait_max_interval"):
         if not getattr(args, name) > 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -157,7 +167,7 @@ async def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
     }
     watch = await _run_watch(args, log) if args.watch else None
     async with (
-        FakeServerProcess(settle_delay=args.settle_delay) as server,
+        FakeServerProcess(settle_delay=args.settle_delay, latency=args.latency) as server,
         CalypsoClient.from_env(server.env) as sdk,
         CalypsoClient.from_env(server.env) as waiting,
         RawClient(
@@ -169,7 +179,10 @@ async def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
         rss.running(),
     ):
         log(f"fake server: pid {server.pid} at {server.env['CALYPSO_BASE_URL']}")
-        wait_count = args.rounds * sum(levels) if "sdk-wait" in variants else 0
+        wait_count = args.wait_rounds * sum(levels) if "sdk-wait" in variants else 0
+        # sdk-wait is compared with nothing, so a few of its (long) rounds suffice; they
+        # are spread evenly among the raw/sdk rounds.
+        wait_in = {number * args.rounds // args.wait_rounds for number in range(args.wait_rounds)}
         total = (args.invoices if get_variants else 0) + wait_count
         started = time.perf_counter()
         ids = await create_invoices(sdk, total)
@@ -189,9 +202,10 @@ async def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
                     variant, getters[variant], pool, level, min(0.2, args.duration), measure
                 )
             for number in range(args.rounds):
+                order = [v for v in variants if v != "sdk-wait" or number in wait_in]
                 # Rotate the order each round, so neither variant always goes first.
-                shift = number % len(variants)
-                for variant in variants[shift:] + variants[:shift]:
+                shift = number % len(order)
+                for variant in order[shift:] + order[:shift]:
                     if variant == "sdk-wait":
                         batch, fresh = fresh[:level], fresh[level:]
                         result = await wait_round(
@@ -225,6 +239,7 @@ async def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
             "invoices": args.invoices,
             "levels": levels,
             "rounds": args.rounds,
+            "wait_rounds": args.wait_rounds,
             "duration_s": args.duration,
             "variants": variants,
             "connection_limit": SDK_CONNECTION_LIMIT,
@@ -234,6 +249,7 @@ async def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
             "watch": args.watch,
             "watch_window_s": args.watch_window,
             "settle_delay_s": args.settle_delay,
+            "latency_s": args.latency,
             "seed": args.seed,
         },
         "results": results,
