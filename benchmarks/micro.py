@@ -55,7 +55,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--iterations", type=int, default=5_000, help="calls per run")
     parser.add_argument("--repeat", type=int, default=5, help="runs per step (best is kept)")
-    parser.add_argument("--output", type=Path, help="JSON path (default: benchmarks/results/)")
+    parser.add_argument(
+        "--output", type=Path, default=_stats.default_output("micro"), help="JSON path"
+    )
     args = parser.parse_args(argv)
     if args.iterations < 1 or args.repeat < 1:
         parser.error("--iterations and --repeat must be at least 1")
@@ -234,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     print(f"machine: {_stats.describe_machine(_stats.machine())}", file=sys.stderr)
     data = asyncio.run(run(args))
-    output: Path = args.output or _stats.default_output("micro")
+    output: Path = args.output
     _stats.write_json(output, data)
     print(report(data))
     print(f"results: {output}")

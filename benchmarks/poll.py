@@ -66,7 +66,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--invoices", type=int, default=1000, help="invoices polled by get")
     parser.add_argument(
-        "--levels", type=_parse_levels, default=[1, 10, 100, 1000], help="polls in flight"
+        "--levels", type=_parse_levels, default="1,10,100,1000", help="polls in flight"
     )
     parser.add_argument("--rounds", type=int, default=10, help="raw/sdk rounds (pairs) per level")
     parser.add_argument(
@@ -74,7 +74,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=float, default=0.3, help="seconds per get round")
     parser.add_argument(
-        "--variants", type=_parse_variants, default=list(VARIANTS), help="comma-separated"
+        "--variants", type=_parse_variants, default=",".join(VARIANTS), help="comma-separated"
     )
     parser.add_argument(
         "--wait-window", type=float, default=0.6, help="sdk-wait: seconds over which invoices pay"
@@ -101,7 +101,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="fake: seconds added to every answer, to model a remote API's round trip",
     )
     parser.add_argument("--seed", type=int, default=42, help="orders the staggered payments")
-    parser.add_argument("--output", type=Path, help="JSON path (default: benchmarks/results/)")
+    parser.add_argument(
+        "--output", type=Path, default=_stats.default_output("poll"), help="JSON path"
+    )
     parser.add_argument(
         "--chart",
         nargs="?",
@@ -270,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(message, file=sys.stderr, flush=True)
 
     data = asyncio.run(run(args, log))
-    output: Path = args.output or _stats.default_output("poll")
+    output: Path = args.output
     _stats.write_json(output, data)
     print(report(data))
     print(f"results: {output}")

@@ -65,7 +65,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--completion-timeout", type=float, default=60.0, help="resolver completion_timeout"
     )
     parser.add_argument("--seed", type=int, default=42, help="shuffles over and under")
-    parser.add_argument("--output", type=Path, help="JSON path (default: benchmarks/results/)")
+    parser.add_argument(
+        "--output", type=Path, default=_stats.default_output("resolver"), help="JSON path"
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the results")
     args = parser.parse_args(argv)
     if args.interventions < 1 or args.max_concurrency < 1:
@@ -324,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(message, file=sys.stderr, flush=True)
 
     data = asyncio.run(run(args, log))
-    output: Path = args.output or _stats.default_output("resolver")
+    output: Path = args.output
     _stats.write_json(output, data)
     print(report(data))
     print(f"results: {output}")
