@@ -98,8 +98,9 @@ class Invoice:
     @property
     def has_open_intervention(self) -> bool:
         """Whether an intervention exists and has not been closed yet."""
+        # Closed only when the server says so: an absent flag is not a resolution.
         return self.state is InvoiceState.PENDING_INTERVENTION or (
-            self.intervention_type is not None and self.is_intervention_resolved is False
+            self.intervention_type is not None and self.is_intervention_resolved is not True
         )
 
     @property

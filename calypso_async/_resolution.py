@@ -49,8 +49,10 @@ def default_policy(invoice: Invoice) -> Decision:
 
     An overpaid invoice has received at least what was asked, so taking the money is
     safe; an underpaid one needs a merchant's judgement (ask for the rest, refund, accept).
+    An invoice type the SDK does not know is held too: its rules may differ.
     """
-    if invoice.intervention_type is InterventionType.OVERPAY:
+    known_type = invoice.type is None or invoice.type.is_known
+    if invoice.intervention_type is InterventionType.OVERPAY and known_type:
         return Decision.RESOLVE
     return Decision.HOLD
 

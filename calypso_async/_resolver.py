@@ -18,11 +18,13 @@ again. Concurrent runs for one invoice share a single execution.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Self, TypeAlias
 
+from ._config import check_seconds
 from ._enums import EventType, InvoiceState
 from ._errors import (
     APIError,
@@ -52,6 +54,21 @@ Target: TypeAlias = "WebhookEvent | Invoice | str"
 _WRITE_FAILURES = (CalypsoConnectionError, CalypsoTimeoutError, DecodeError, APIError)
 """Failures of a write after which only the server knows whether it happened (a lost or
 garbled answer, a 5xx from a proxy, a 400 because the state moved): re-read to know."""
+
+
+class _Execution:
+    """One run of the flow for one invoice, and how many callers wait for it."""
+
+    __slots__ = ("task", "waiters")
+
+    def __init__(self, task: asyncio.Task[Resolution]) -> None:
+        self.task = task
+        self.waiters = 0
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class _Failed(Exception):
@@ -101,21 +118,17 @@ class InterventionResolver:
         shutdown_grace: float = 30.0,
         on_outcome: Callable[[Resolution], object] | None = None,
     ) -> None:
-        for name, value in (
-            ("poll_interval", poll_interval),
-            ("completion_timeout", completion_timeout),
-            ("shutdown_grace", shutdown_grace),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigurationError(f"{name} must be a positive number of seconds")
+        poll_interval = check_seconds("poll_interval", poll_interval)
+        completion_timeout = check_seconds("completion_timeout", completion_timeout)
+        shutdown_grace = check_seconds("shutdown_grace", shutdown_grace)
         if policy is not None and not callable(policy):
             raise ConfigurationError("policy must be a callable taking an Invoice")
         self._client = client
         self._policy: Policy = policy or default_policy
-        self._poll_interval = float(poll_interval)
-        self._completion_timeout = float(completion_timeout)
+        self._poll_interval = poll_interval
+        self._completion_timeout = completion_timeout
         self._on_outcome = on_outcome
-        self._inflight: dict[str, asyncio.Future[Resolution]] = {}
+        self._inflight: dict[str, _Execution] = {}
         self._pool = WorkerPool(
             self._work,
             key=_invoice_id_of,
@@ -134,7 +147,7 @@ class InterventionResolver:
     async def __aexit__(self, *exc_info: object) -> None:
         await self._pool.stop()
 
-    def submit(self, target: Target) -> bool:
+    def submit(self, event_or_invoice_id: Target) -> bool:
         """Queue an event, invoice or invoice id for resolution without waiting.
 
         Returns:
@@ -146,7 +159,7 @@ class InterventionResolver:
             asyncio.QueueFull: ``max_queue`` submissions are already waiting; a webhook
                 handler should answer 503 so that Calypso delivers again later.
         """
-        return self._pool.submit(target)
+        return self._pool.submit(event_or_invoice_id)
 
     async def join(self) -> None:
         """Wait until everything submitted so far has been resolved."""
@@ -157,37 +170,61 @@ class InterventionResolver:
 
     # -- one resolution ---------------------------------------------------------------
 
-    async def resolve(self, target: Target) -> Resolution:
+    async def resolve(self, event_or_invoice_id: Target) -> Resolution:
         """Run the intervention flow for one invoice and report how it ended.
 
         Concurrent calls for the same invoice share one execution and return the same
-        :class:`Resolution`. Failures are reported as ``Outcome.FAILED``, not raised;
-        cancellation propagates.
+        :class:`Resolution`. Failures are reported as ``Outcome.FAILED``, not raised.
+        Cancellation propagates to the caller; the shared execution is cancelled only
+        when no caller is left waiting for it, so a cancelled caller never leaves a write
+        half-done for another caller to repeat.
 
         Args:
-            target: An ``INVOICE_PENDING_INTERVENTION`` event, an invoice, or an invoice id.
+            event_or_invoice_id: An ``INVOICE_PENDING_INTERVENTION`` event, an invoice,
+                or an invoice id.
         """
-        invoice_id = _invoice_id_of(target)
+        invoice_id = _invoice_id_of(event_or_invoice_id)
         if invoice_id is None:
-            return await self._report(_skip_event(target))
-        while (shared := self._inflight.get(invoice_id)) is not None:
+            return await self._report(_skip_event(event_or_invoice_id))
+        while True:
+            execution = self._inflight.get(invoice_id)
+            if execution is None:
+                execution = self._start(invoice_id)
+            execution.waiters += 1
             try:
-                return await asyncio.shield(shared)
+                return await asyncio.shield(execution.task)
             except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if shared.cancelled() and task is not None and not task.cancelling():
-                    continue  # the run we shared was cancelled, not us: take it over
+                if execution.task.cancelled() and not _being_cancelled():
+                    continue  # the execution ended by cancellation, not us: start afresh
                 raise
-        future: asyncio.Future[Resolution] = asyncio.get_running_loop().create_future()
-        self._inflight[invoice_id] = future
+            finally:
+                execution.waiters -= 1
+                if execution.waiters == 0 and not execution.task.done():
+                    # Only reached when the last waiter was cancelled: stop the run, and
+                    # wait for it so no request of it is still in flight afterwards.
+                    execution.task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await execution.task
+
+    def _start(self, invoice_id: str) -> _Execution:
+        task = asyncio.create_task(self._execute(invoice_id), name=f"resolve-{invoice_id}")
+        execution = self._inflight[invoice_id] = _Execution(task)
+
+        def forget(_: object) -> None:
+            if self._inflight.get(invoice_id) is execution:
+                del self._inflight[invoice_id]
+
+        task.add_done_callback(forget)
+        return execution
+
+    async def _execute(self, invoice_id: str) -> Resolution:
         try:
             resolution = await self._run(invoice_id)
-        except BaseException:
-            future.cancel()
-            raise
-        finally:
-            del self._inflight[invoice_id]
-        future.set_result(resolution)
+        except Exception as exc:  # a bug must end as a reported FAILED, not a dead worker
+            logger.exception("resolving invoice %s raised unexpectedly", invoice_id)
+            resolution = Resolution(
+                invoice_id, Outcome.FAILED, f"unexpected {type(exc).__name__}: {exc}", error=exc
+            )
         return await self._report(resolution)
 
     async def _run(self, invoice_id: str) -> Resolution:
@@ -214,6 +251,13 @@ class InterventionResolver:
                 # 3. Take the money.
                 writes.append("return-to-paid")
                 invoice = await self._return_to_paid(invoice)
+                if invoice.state not in (InvoiceState.PAID, InvoiceState.COMPLETED):
+                    # Answered, yet not moved on: re-read rather than guess.
+                    invoice = await self._client.invoices.get(invoice_id)
+                    if invoice.state not in (InvoiceState.PAID, InvoiceState.COMPLETED):
+                        raise _Failed(
+                            f"return-to-paid was answered but the invoice is {invoice.state}"
+                        )
 
             # 4. Wait for COMPLETED (Calypso moves PAID on by itself).
             if invoice.state is InvoiceState.PAID:
@@ -221,6 +265,8 @@ class InterventionResolver:
 
             # 5. Close the intervention and confirm it is resolved.
             if invoice.state is not InvoiceState.COMPLETED:
+                if writes:
+                    raise _Failed(f"after return-to-paid the invoice is {invoice.state}")
                 return end(
                     Outcome.HELD,
                     f"state {invoice.state} with an open intervention is not one the "
@@ -359,7 +405,9 @@ def _skip_event(target: Target) -> Resolution:
 
 
 def _nothing_to_do(invoice: Invoice) -> str | None:
-    if not invoice.supports_interventions and invoice.type is not None:
+    # Only a known type without interventions is skipped; an unknown one is left to the
+    # flow, which holds what it does not understand.
+    if invoice.type is not None and invoice.type.is_known and not invoice.supports_interventions:
         return f"{invoice.type} invoices have no interventions"
     if not invoice.has_open_intervention:
         if invoice.intervention_type is not None:

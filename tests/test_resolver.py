@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 import pytest
@@ -27,6 +29,7 @@ from calypso_async import (
     webhook_handler,
 )
 from calypso_async.testing import FakeCalypso
+from tests.conftest import BASE_URL
 
 RTP = "/api/v1/invoice/return-to-paid"
 CLOSE = "/api/v1/invoice/close-intervention"
@@ -381,3 +384,60 @@ def _late_handler(secrets: list[str], resolver: InterventionResolver) -> web.Han
         return await webhook_handler(secrets, resolver=resolver)(request)
 
     return handle
+
+
+async def test_cancelling_the_first_caller_mid_write_does_not_write_twice(world: World) -> None:
+    """A duplicate still waiting keeps the run alive: one return-to-paid, RESOLVED."""
+    invoice = await world.intervention("10.50")
+    world.fake.delay(RTP, 0.2, after_action=False)
+    resolver = InterventionResolver(world.client)
+    first = asyncio.create_task(resolver.resolve(invoice.id))
+    second = asyncio.create_task(resolver.resolve(invoice.id))
+    for _ in range(100):  # until the write is at the server (which holds it 0.2 s)
+        if world.fake.calls_to(RTP):
+            break
+        await asyncio.sleep(0.01)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    resolution = await second
+    assert resolution.outcome is Outcome.RESOLVED, resolution.reason
+    assert world.writes(invoice.id) == (1, 1)
+
+
+async def test_a_stale_answer_to_return_to_paid_is_never_reported_as_held(world: World) -> None:
+    """The write went out: the run re-reads and goes on, it does not claim 'nothing written'."""
+    invoice = await world.intervention("10.50")
+    stale = json.dumps(world.fake.invoice(invoice.id), default=str).encode()
+    world.fake.fail(RTP, 200, body=stale, after_action=True)
+    resolution = await InterventionResolver(world.client).resolve(invoice.id)
+    assert resolution.outcome is Outcome.RESOLVED, resolution.reason
+    assert world.writes(invoice.id) == (1, 1)
+
+
+UNKNOWN_TYPE = (
+    '{"id": "inv-1", "type": "SINGLE_V2", "state": "PENDING_INTERVENTION", '
+    '"interventionType": "OVERPAY", "isInterventionResolved": false}'
+)
+
+
+async def test_an_unknown_invoice_type_is_held_not_skipped(mock_api: Any, client: Any) -> None:
+    """A type the SDK does not know is left for a human, with nothing written."""
+    mock_api.post(f"{BASE_URL}/api/v1/invoice", body=UNKNOWN_TYPE)
+    resolution = await InterventionResolver(client).resolve("inv-1")
+    assert resolution.outcome is Outcome.HELD
+    assert resolution.writes == ()
+
+
+async def test_an_absent_resolved_flag_is_not_taken_for_a_closed_intervention(
+    mock_api: Any, client: Any
+) -> None:
+    """COMPLETED with an intervention and no isInterventionResolved: close it."""
+    completed = (
+        '{"id": "inv-2", "type": "SINGLE", "state": "COMPLETED", "interventionType": "OVERPAY"'
+    )
+    mock_api.post(f"{BASE_URL}/api/v1/invoice", body=completed + "}")
+    mock_api.post(f"{BASE_URL}{CLOSE}", body=completed + ', "isInterventionResolved": true}')
+    resolution = await InterventionResolver(client).resolve("inv-2")
+    assert resolution.outcome is Outcome.RESOLVED
+    assert resolution.writes == ("close-intervention",)
