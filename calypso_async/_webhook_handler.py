@@ -35,9 +35,11 @@ class WebhookHandler:
     """Receives Calypso webhook deliveries in an aiohttp.web application.
 
     Build it with :func:`webhook_handler`. Answers: 200 once accepted (or a replay of an
-    event already accepted); 401 with no detail for a missing or wrong signature; 400 for
+    event already accepted); 409 for a copy arriving while another copy of the same event
+    is still being accepted; 401 with no detail for a missing or wrong signature; 400 for
     a verified body that is not an event; 413 beyond ``max_body_size``; 500 when the
-    callback raised and 503 when the resolver cannot take more (Calypso retries both).
+    callback raised and 503 when the resolver cannot take more (Calypso retries all of
+    409, 500 and 503).
     """
 
     def __init__(
@@ -77,9 +79,13 @@ class WebhookHandler:
             return web.Response(status=400, text="malformed event")
         replay_key = (event.request_id, event.id) if event.id is not None else None
         if replay_key is not None:
-            if replay_key in self._accepted or replay_key in self._in_progress:
+            if replay_key in self._accepted:
                 logger.info("webhook event %s replayed; already accepted", event.id)
                 return web.Response(status=200, text="duplicate")
+            if replay_key in self._in_progress:
+                # Not accepted yet: the first copy may still fail, so this one must not
+                # close the delivery. Calypso delivers again later.
+                return web.Response(status=409, text="in progress")
             self._in_progress.add(replay_key)
         try:
             status = await self._accept(event)

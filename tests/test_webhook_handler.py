@@ -157,3 +157,27 @@ def test_handler_needs_a_secret_and_a_destination() -> None:
 def test_handler_repr_hides_secrets() -> None:
     """No secret in the handler's repr."""
     assert SUB_SECRET not in repr(webhook_handler(SUB_SECRET, on_event=print))
+
+
+async def test_copy_arriving_while_the_first_fails_is_not_acknowledged() -> None:
+    """The in-flight copy gets 409; when the first copy fails, the next delivery is processed."""
+    gate = asyncio.Event()
+    calls: list[str | None] = []
+
+    async def failing_once(event: WebhookEvent) -> None:
+        calls.append(event.id)
+        if len(calls) == 1:
+            await gate.wait()
+            raise RuntimeError("database down")
+
+    async for post in serve(webhook_handler(SUB_SECRET, on_event=failing_once)):
+        first = asyncio.create_task(post(EVENT, signed(EVENT)))
+        for _ in range(100):
+            if calls:
+                break
+            await asyncio.sleep(0.01)
+        assert (await post(EVENT, signed(EVENT)))[0] == 409
+        gate.set()
+        assert (await first)[0] == 500
+        assert (await post(EVENT, signed(EVENT)))[0] == 200
+    assert calls == ["3", "3"]
