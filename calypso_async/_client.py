@@ -131,9 +131,10 @@ class CalypsoClient:
         return cls(**settings)
 
     def __repr__(self) -> str:
-        return (
-            f"CalypsoClient(base_url={self.session.base_url!r}, account={self.session.account!r})"
-        )
+        session = getattr(self, "session", None)  # may run on a half-built instance
+        if session is None:
+            return "CalypsoClient(<not initialised>)"
+        return f"CalypsoClient(base_url={session.base_url!r}, account={session.account!r})"
 
     async def __aenter__(self) -> Self:
         return self

@@ -75,6 +75,8 @@ class ServerClock:
         # Date is truncated to the second: the server's clock lies in [t, t + 1).
         skew = server_time + 0.5 - self._wall()
         offset = skew if abs(skew) > self._threshold else 0.0
-        if offset != self.offset:
+        # Readings jitter by up to a second (Date's resolution plus latency): only a move
+        # beyond that is news, so `generation` counts real changes, not noise.
+        if abs(offset - self.offset) >= 1.0 or (offset == 0.0) != (self.offset == 0.0):
             self.offset = offset
             self.generation += 1

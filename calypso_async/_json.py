@@ -34,7 +34,11 @@ def loads(text: str | bytes | bytearray) -> Any:
         text = text.decode(json.detect_encoding(text), "surrogatepass")
     elif isinstance(text, str) and text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-    return _decoder.decode(text)
+    try:
+        return _decoder.decode(text)
+    except RecursionError:
+        # Hostile nesting must end as the documented ValueError, not a RecursionError.
+        raise ValueError("JSON nested too deeply") from None
 
 
 def format_decimal(value: Decimal) -> str:
@@ -91,5 +95,8 @@ def dumps(value: Any) -> bytes:
     a ``float`` is refused so that no amount ever passes through binary.
     """
     out: list[str] = []
-    _encode(value, out)
+    try:
+        _encode(value, out)
+    except RecursionError:
+        raise ValueError("value nested too deeply to write as JSON") from None
     return "".join(out).encode("ascii")

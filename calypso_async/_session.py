@@ -25,11 +25,10 @@ from ._errors import (
     CalypsoError,
     CalypsoTimeoutError,
     ConfigurationError,
-    DecodeError,
     LifecycleError,
-    error_class_for_status,
 )
-from ._retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from ._responses import api_error, decode_success, is_timestamp_rejection
+from ._retry import RETRYABLE_STATUSES, RetryPolicy
 from ._signing import Signer
 
 __all__ = ["CalypsoSession"]
@@ -55,11 +54,6 @@ _READ_PATHS = frozenset(
     }
 )
 
-_CLOCK_HINT = (
-    "check the system clock: the server rejected the request timestamp "
-    "(it accepts 3 minutes either way of its own time)"
-)
-
 
 def _default_retryable(path: str, method: str, payload: Mapping[str, Any] | None) -> bool:
     if method == "DELETE" or path in _READ_PATHS:
@@ -67,9 +61,19 @@ def _default_retryable(path: str, method: str, payload: Mapping[str, Any] | None
     return path.endswith("/create") and bool(payload and payload.get("idempotencyKey"))
 
 
-def _is_timestamp_rejection(status: int, error_code: str | None, message: str) -> bool:
-    # The errorCode catalogue is unpublished, so the words are all there is to go on.
-    return status in (400, 401, 403) and "timestamp" in f"{error_code or ''} {message}".lower()
+class _SignedHeaders(dict[str, str]):
+    """Request headers whose ``repr`` hides the key and the signature.
+
+    A ``Sign`` with its body is a request anyone could replay for three minutes, so it
+    must not surface in a traceback's captured locals either.
+    """
+
+    def __repr__(self) -> str:
+        return (
+            "{"
+            + ", ".join(f"{k!r}: {'***' if k in ('Key', 'Sign') else v!r}" for k, v in self.items())
+            + "}"
+        )
 
 
 class CalypsoSession:
@@ -124,8 +128,9 @@ class CalypsoSession:
         wall_clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        self._api_key = check_credential("api_key", api_key)
         self._signer = Signer(check_credential("secret_key", secret_key))
+        del secret_key  # held by the signer only: not a local of any later traceback
+        self._api_key = check_credential("api_key", api_key)
         self._account = check_credential("account", account)
         self._base_url = check_base_url(base_url)
         self._timeout = check_seconds("timeout", timeout)
@@ -300,11 +305,11 @@ class CalypsoSession:
                 body = self.envelope(payload)
             except (TypeError, ValueError) as exc:
                 raise ConfigurationError(f"payload for {path} cannot be sent: {exc}") from exc
-            headers = {
-                "Key": self._api_key,
-                "Sign": self._signer.sign(body),
-                "Content-Type": "application/json",
-            }
+            headers = _SignedHeaders(
+                Key=self._api_key,
+                Sign=self._signer.sign(body),
+                **{"Content-Type": "application/json"},
+            )
             remaining = deadline_at - self._clock()
             clock_generation = self._server_clock.generation
             try:
@@ -331,7 +336,7 @@ class CalypsoSession:
                 if (
                     not retried_clock
                     and self._server_clock.generation != clock_generation
-                    and _is_timestamp_rejection(error_.status, error_.error_code, error_.message)
+                    and is_timestamp_rejection(error_.status, error_.error_code, error_.message)
                 ):
                     retried_clock = True
                     attempt -= 1
@@ -362,7 +367,7 @@ class CalypsoSession:
         url: URL,
         path: str,
         body: bytes,
-        headers: dict[str, str],
+        headers: _SignedHeaders,
         timeout: float,
     ) -> Any:
         began = self._clock()
@@ -370,8 +375,15 @@ class CalypsoSession:
             async with asyncio.timeout(timeout):
                 # Never follow a redirect: it could leave TLS or the API host and replay
                 # the signed body there (307/308). A 3xx surfaces as an APIError instead.
+                # raise_for_status=False: a borrowed session configured to raise must not
+                # turn an error answer into a "connection lost" that gets retried.
                 async with http.request(
-                    method, url, data=body, headers=headers, allow_redirects=False
+                    method,
+                    url,
+                    data=body,
+                    headers=headers,
+                    allow_redirects=False,
+                    raise_for_status=False,
                 ) as response:
                     raw = await response.read()
                     status = response.status
@@ -405,59 +417,14 @@ class CalypsoSession:
             )
         self._server_clock.observe(response_headers.get("Date"), force=status >= 400)
         if 200 <= status < 300:
-            if not raw.strip():
-                return None
-            try:
-                return _json.loads(raw)
-            except ValueError as exc:
-                raise DecodeError(
-                    f"{path} answered {status} with a body that is not JSON",
-                    path=path,
-                    status=status,
-                ) from exc
-        error = self._api_error(path, status, raw, response_headers)
+            return decode_success(path, status, raw)
+        # An HTTP-date Retry-After is in the server's time: compare it with the
+        # (injectable, skew-corrected) clock the timestamps use, not the host's.
+        now = self._server_clock.timestamp_ms() / 1000
+        error = api_error(path, status, raw, response_headers, now)
         if status in RETRYABLE_STATUSES:
             raise _Retryable(error, None)
         raise error
-
-    def _api_error(
-        self, path: str, status: int, raw: bytes, headers: Mapping[str, str]
-    ) -> APIError:
-        error_code = trace_id = None
-        message = ""
-        try:
-            data = _json.loads(raw) if raw.strip() else None
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            error_code = _str_or_none(data.get("errorCode"))
-            trace_id = _str_or_none(data.get("traceId"))
-            message = _str_or_none(data.get("message")) or ""
-        if not message:
-            message = (
-                "no error details in the body"
-                if not raw.strip()
-                else ("the error body is not a Calypso error object")
-            )
-        return error_class_for_status(status)(
-            status=status,
-            message=message,
-            path=path,
-            error_code=error_code,
-            trace_id=trace_id,
-            # An HTTP-date Retry-After is in the server's time: compare it with the
-            # (injectable, skew-corrected) clock the timestamps use, not the host's.
-            retry_after=parse_retry_after(
-                headers.get("Retry-After"), self._server_clock.timestamp_ms() / 1000
-            ),
-            hint=_CLOCK_HINT if _is_timestamp_rejection(status, error_code, message) else None,
-        )
-
-
-def _str_or_none(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
 
 
 class _Retryable(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -833,3 +834,47 @@ async def test_errors_and_reprs_hold_no_secret(
         assert SECRET_KEY not in text
         assert API_KEY not in text
         assert call.kwargs["headers"]["Sign"] not in text
+
+
+# --- review findings: hostile bodies, borrowed sessions, traceback locals ---------------
+
+
+async def test_deeply_nested_answer_is_a_decode_error(
+    client: CalypsoClient, mock_api: aioresponses
+) -> None:
+    """Hostile nesting ends as DecodeError, never a RecursionError."""
+    mock_api.post(api(INVOICE), body="[" * 5_000 + "]" * 5_000)
+    with pytest.raises(DecodeError):
+        await client.session.call(INVOICE, {"id": INVOICE_ID})
+
+
+async def test_borrowed_session_that_raises_for_status_still_maps_errors(
+    mock_api: aioresponses,
+) -> None:
+    """A borrowed ClientSession(raise_for_status=True) cannot turn a 404 into retries."""
+    mock_api.post(api(INVOICE), status=404, body='{"errorCode": "INVOICE_NOT_FOUND"}')
+    async with (
+        aiohttp.ClientSession(raise_for_status=True) as http,
+        CalypsoClient(
+            api_key=API_KEY, secret_key=SECRET_KEY, account=ACCOUNT, base_url=BASE_URL, session=http
+        ) as borrowing,
+    ):
+        with pytest.raises(NotFoundError) as caught:
+            await borrowing.invoices.get(INVOICE_ID)
+    assert caught.value.error_code == "INVOICE_NOT_FOUND"
+    assert len(sent(mock_api, INVOICE)) == 1
+
+
+async def test_traceback_locals_hold_no_sign_and_no_secret(
+    client: CalypsoClient, mock_api: aioresponses
+) -> None:
+    """Error reporters that capture frame locals see '***' for Key and Sign."""
+    mock_api.post(api(INVOICE), status=500)
+    with pytest.raises(ServerError) as caught:
+        await client.invoices.get(INVOICE_ID)
+    report = traceback.TracebackException.from_exception(caught.value, capture_locals=True)
+    signature = sent(mock_api, INVOICE)[0].kwargs["headers"]["Sign"]
+    text = "".join(report.format())
+    assert "'Sign': '***'" in text
+    assert signature not in text
+    assert SECRET_KEY not in text
