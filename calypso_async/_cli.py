@@ -218,6 +218,9 @@ async def _with_client(command: _ApiCommand, args: argparse.Namespace, out: Any)
     try:
         async with client:
             await command(client, args, out)
+    except ConfigurationError as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 2
     except CalypsoError as exc:
         print(f"{_PROG}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

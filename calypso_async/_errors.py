@@ -48,7 +48,16 @@ __all__ = [
 
 
 class CalypsoError(Exception):
-    """Root of every error raised by calypso_async."""
+    """Root of every error raised by calypso_async.
+
+    Attributes:
+        idempotency_key: Set on an error from an invoice create: the key that call sent
+            (given or generated). After an ambiguous failure, ``get(idempotency_key=...)``
+            tells whether the invoice exists, and creating again with the same key
+            cannot make a second one.
+    """
+
+    idempotency_key: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take keyword-only (sometimes required) arguments, which the default

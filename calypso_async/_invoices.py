@@ -14,10 +14,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import _validation as check
+from ._config import check_seconds
 from ._converter import structure
 from ._enums import InvoiceState
 from ._errors import (
     CalypsoConnectionError,
+    CalypsoError,
     CalypsoTimeoutError,
     ConfigurationError,
     InvoiceStateError,
@@ -59,7 +61,13 @@ class Invoices:
         # retry, so the server can never create the invoice twice.
         if payload.get("idempotencyKey") is None:
             payload["idempotencyKey"] = str(uuid.uuid4())
-        return await self._invoice(path, _compact(payload), retry=True)
+        try:
+            return await self._invoice(path, _compact(payload), retry=True)
+        except CalypsoError as exc:
+            # Whether the invoice exists is unknown after a lost answer: the key lets the
+            # caller find it (get(idempotency_key=...)) or retry without a duplicate.
+            exc.idempotency_key = payload["idempotencyKey"]
+            raise
 
     async def get(self, id: str | None = None, *, idempotency_key: str | None = None) -> Invoice:
         """Read one invoice by its id or by the idempotency key it was created with.
@@ -243,16 +251,11 @@ class Invoices:
         if not wanted or not all(isinstance(s, InvoiceState) for s in wanted):
             raise ConfigurationError("states must be one or more InvoiceState members")
         check.identifier("id", id)
-        for name, value in (
-            ("timeout", timeout),
-            ("interval", interval),
-            ("max_interval", max_interval),  # 0 would poll the API in a tight loop
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigurationError(f"{name} must be a positive number of seconds")
+        timeout = check_seconds("timeout", timeout)
+        delay = check_seconds("interval", interval)
+        max_interval = check_seconds("max_interval", max_interval)  # 0 would spin
         clock, sleep = self._session.clock, self._session.sleep
         give_up_at = clock() + timeout
-        delay = float(interval)
         last: Invoice | None = None
         last_error: Exception | None = None
         while True:

@@ -8,9 +8,10 @@ are refused.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -32,6 +33,8 @@ __all__ = [
 
 E = TypeVar("E", bound=Enum)
 
+_DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
 
 def amount(name: str, value: object) -> Decimal:
     """Return ``value`` as a positive, finite ``Decimal``."""
@@ -41,11 +44,13 @@ def amount(name: str, value: object) -> Decimal:
         result = value
     elif isinstance(value, int):
         result = Decimal(value)
-    elif isinstance(value, (str, float)):
-        try:
-            result = Decimal(str(value).strip())
-        except InvalidOperation:
-            raise ConfigurationError(f"{name} must be a decimal number, got {value!r}") from None
+    elif isinstance(value, float):
+        result = Decimal(str(value))  # the shortest repr, never the binary expansion
+    elif isinstance(value, str):
+        # Decimal() also takes "1_000" and non-ASCII digits; an amount should not.
+        if not _DECIMAL_TEXT.fullmatch(value.strip()):
+            raise ConfigurationError(f"{name} must be a decimal number, got {value!r}")
+        result = Decimal(value.strip())
     else:
         raise ConfigurationError(
             f"{name} must be a Decimal, int or numeric str, not {type(value).__name__}"

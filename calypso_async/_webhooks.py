@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 from . import _validation as check
 from ._converter import structure
 from ._enums import EventType, ServiceType
-from ._errors import ConfigurationError, DecodeError
+from ._errors import (
+    CalypsoConnectionError,
+    CalypsoError,
+    CalypsoTimeoutError,
+    ConfigurationError,
+    DecodeError,
+    ServerError,
+)
 from ._models import WebhookSubscription
 
 if TYPE_CHECKING:
@@ -18,6 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["Webhooks"]
 
 _PATH = "/api/v1/subscription/webhook"
+
+_UNKNOWN_FATE = (CalypsoConnectionError, CalypsoTimeoutError, ServerError, DecodeError)
+"""Failures of a create after which the subscription may or may not exist."""
 
 
 class Webhooks:
@@ -58,6 +68,11 @@ class Webhooks:
 
         Returns:
             The subscription; its ``secret_key`` verifies the deliveries.
+
+        Calypso does not document whether a repeated ``requestId`` returns the existing
+        subscription. So when the create fails in a way that leaves its fate unknown (a
+        lost, garbled or 5xx answer), the subscriptions are listed and the one with this
+        ``requestId`` is returned if it exists; otherwise the error is raised.
         """
         payload: dict[str, Any] = {
             "requestId": check.optional_identifier("request_id", request_id) or str(uuid.uuid4()),
@@ -76,8 +91,21 @@ class Webhooks:
         ):
             raise ConfigurationError("give at least one event type or service type")
         path = f"{_PATH}/create"
-        data = await self._session.call(path, payload, retry=True)
-        return structure(data, WebhookSubscription, path=path)
+        try:
+            data = await self._session.call(path, payload, retry=True)
+            return structure(data, WebhookSubscription, path=path)
+        except _UNKNOWN_FATE:
+            existing = await self._find(payload["requestId"])
+            if existing is None:
+                raise
+            return existing
+
+    async def _find(self, request_id: str) -> WebhookSubscription | None:
+        try:
+            subscriptions = await self.list()
+        except CalypsoError:
+            return None  # the caller re-raises the create's own error, which says more
+        return next((s for s in subscriptions if s.request_id == request_id), None)
 
     async def delete(self, request_id: str) -> None:
         """Delete the subscription created with ``request_id`` (a signed ``DELETE``).

@@ -88,7 +88,7 @@ class WorkerPool(Generic[T]):
         return True
 
     async def join(self) -> None:
-        """Wait until every item submitted so far has been handled."""
+        """Wait until every item submitted so far has been handled (or dropped by stop)."""
         if self._queue is None:
             raise LifecycleError(f"{self._name} is not running")
         await self._queue.join()
@@ -114,6 +114,11 @@ class WorkerPool(Generic[T]):
                 worker.cancel()
             await asyncio.gather(*self._workers, return_exceptions=True)
             self._workers = []
+            # Items never started are dropped: account for them so that a join() still
+            # waiting returns instead of hanging on work that will never run.
+            while not queue.empty():
+                queue.get_nowait()
+                queue.task_done()
 
     async def _work(self, queue: asyncio.Queue[tuple[Hashable | None, T]]) -> None:
         while True:

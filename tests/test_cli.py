@@ -215,3 +215,13 @@ def test_fake_commands_pay_invoices_until_the_input_ends() -> None:
     assert replies[2] == "error INVOICE_NOT_FOUND: invoice nope not found"
     assert len(replies) == 3
     assert "FakeCalypso stopped." in out
+
+
+def test_invalid_argument_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ConfigurationError (an id with a space) is a usage error: exit 2, one line."""
+    for var, value in zip(ENV_VARS[:3], ("key", "secret", "0xabc"), strict=True):
+        monkeypatch.setenv(var, value)
+    assert main(["invoice", "get", "a b"]) == 2
+    assert "whitespace" in capsys.readouterr().err

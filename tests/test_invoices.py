@@ -583,3 +583,23 @@ async def test_wait_errors_survive_pickling_with_their_invoice(
     timeout_copy = pickle.loads(pickle.dumps(timeout_info.value))  # noqa: S301
     assert timeout_copy.last_invoice == timeout_info.value.last_invoice
     assert timeout_copy.path == INVOICE
+
+
+@pytest.mark.parametrize("name", ["timeout", "interval", "max_interval"])
+async def test_wait_for_refuses_nan_seconds(client: CalypsoClient, name: str) -> None:
+    """A NaN wait would never end: it is refused before any request."""
+    with pytest.raises(ConfigurationError, match=name):
+        await client.invoices.wait_for("x", InvoiceState.COMPLETED, **{name: float("nan")})
+
+
+async def test_a_failed_create_carries_the_idempotency_key_it_sent(
+    client: CalypsoClient, mock_api: aioresponses
+) -> None:
+    """After an ambiguous failure the generated key is on the error, to find or retry."""
+    for _ in range(3):
+        mock_api.post(f"{BASE_URL}/api/v1/invoice/single/create", status=503)
+    with pytest.raises(ServerError) as caught:
+        await client.invoices.create_single(amount="1", currency="USDT", description="d")
+    sent = mock_api.requests[("POST", URL(f"{BASE_URL}/api/v1/invoice/single/create"))]
+    keys = {loads(call.kwargs["data"])["payload"]["idempotencyKey"] for call in sent}
+    assert keys == {caught.value.idempotency_key}

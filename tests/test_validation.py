@@ -49,6 +49,8 @@ def test_amount_is_an_exact_decimal(value: Any, expected: str) -> None:
         "Infinity",
         "ten",
         "",
+        "1_000",  # Decimal() would take it
+        "\u0661\u0660",  # Arabic-Indic "10": Decimal() would take it too
         None,
         [10],
         b"10",
