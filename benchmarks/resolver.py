@@ -334,4 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the fake server has been stopped on the way out
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
