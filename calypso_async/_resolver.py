@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Self, TypeAlias
 
+from . import _callbacks
 from ._config import check_seconds
 from ._enums import EventType, InvoiceState
 from ._errors import (
@@ -282,10 +282,7 @@ class InterventionResolver:
 
     async def _decide(self, invoice: Invoice) -> Decision:
         try:
-            answer = self._policy(invoice)
-            if inspect.isawaitable(answer):
-                answer = await answer
-            return Decision(answer)
+            return Decision(await _callbacks.call(self._policy, invoice))
         except Exception as exc:  # a policy is user code: its bug must not kill a worker
             raise _Failed(f"the policy raised {type(exc).__name__}: {exc}", exc) from exc
 
@@ -371,9 +368,7 @@ class InterventionResolver:
             )
         if self._on_outcome is not None:
             try:
-                result = self._on_outcome(resolution)
-                if inspect.isawaitable(result):
-                    await result
+                await _callbacks.call(self._on_outcome, resolution)
             except Exception:
                 logger.exception("the on_outcome hook raised for invoice %s", resolution.invoice_id)
         return resolution

@@ -7,7 +7,6 @@ or queued on the resolver), so Calypso delivers again whenever accepting failed.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from . import _callbacks
 from ._enums import EventType
 from ._errors import ConfigurationError, DecodeError, LifecycleError, SignatureVerificationError
 from ._inbound import parse_event
@@ -121,9 +121,7 @@ class WebhookHandler:
     async def _accept(self, event: WebhookEvent) -> int:
         if self._on_event is not None:
             try:
-                result = self._on_event(event)
-                if inspect.isawaitable(result):
-                    await result
+                await _callbacks.call(self._on_event, event)
             except Exception:
                 logger.exception("the webhook callback raised for event %s", event.id)
                 return 500
