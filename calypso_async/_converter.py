@@ -12,7 +12,7 @@ import types
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, TypeVar, Union, cast, get_args, get_origin
 
 import attrs
 from cattrs import Converter
@@ -112,7 +112,10 @@ def _int(value: Any, _: type) -> int:
 def _enum(value: Any, cls: type[_TolerantEnum]) -> _TolerantEnum:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a {cls.__name__} string")
-    return cls(value)
+    # A known value is one dict lookup (the map holds only the declared members);
+    # calling the class costs three times as much and is left for unknown values.
+    member = cls._value2member_map_.get(value)
+    return cls(value) if member is None else cast(_TolerantEnum, member)
 
 
 def _model_hook(conv: Converter, cls: type[Any], strict: bool) -> Callable[[Any, type], Any]:
@@ -127,7 +130,7 @@ def _model_hook(conv: Converter, cls: type[Any], strict: bool) -> Callable[[Any,
     # Every model checks for an object: the generated function would read a string's
     # substrings as keys and turn "USDC" into an empty Autoconversion.
     def structure_model(data: Any, cl: type) -> Any:
-        if not isinstance(data, Mapping):
+        if not _is_object(data):
             raise ValueError(f"expected a JSON object for {cls.__name__}")
         obj = base(data, cl)
         if keeps_raw:
@@ -137,9 +140,18 @@ def _model_hook(conv: Converter, cls: type[Any], strict: bool) -> Callable[[Any,
     return structure_model
 
 
+def _is_object(data: Any) -> bool:
+    # Decoded JSON objects are dicts: skip the slower ABC check for them.
+    return type(data) is dict or isinstance(data, Mapping)
+
+
 def _is_optional(type_: Any) -> bool:
     args = get_args(type_)
     return get_origin(type_) in (Union, types.UnionType) and len(args) == 2 and type(None) in args
+
+
+# Types whose hooks (_str, _bool, _int, _decimal) return a value of that exact type as it is.
+_KEPT_AS_IS = frozenset({str, bool, int, Decimal})
 
 
 def _optional_hook_factory(conv: Converter) -> Callable[[Any], Callable[[Any, type], Any]]:
@@ -148,6 +160,14 @@ def _optional_hook_factory(conv: Converter) -> Callable[[Any], Callable[[Any, ty
     def factory(type_: Any) -> Callable[[Any, type], Any]:
         inner_type = next(arg for arg in get_args(type_) if arg is not type(None))
         inner = _structure_hook(conv, inner_type)
+        if inner_type in _KEPT_AS_IS:
+            # Their hooks return a value of exactly that type unchanged: skip the call.
+            def structure_kept(value: Any, _: type) -> Any:
+                if value is None or type(value) is inner_type:
+                    return value
+                return inner(value, inner_type)
+
+            return structure_kept
 
         def structure_optional(value: Any, _: type) -> Any:
             return None if value is None else inner(value, inner_type)
@@ -212,7 +232,7 @@ _converter = make_converter()
 
 def structure(data: Any, cls: type[T], *, path: str | None = None) -> T:
     """Turn decoded JSON into a model, or raise :class:`DecodeError` saying what is wrong."""
-    if not isinstance(data, Mapping):
+    if not _is_object(data):
         raise DecodeError(
             f"expected a JSON object for {cls.__name__}, got {type(data).__name__}", path=path
         )
