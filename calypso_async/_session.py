@@ -132,6 +132,7 @@ class CalypsoSession:
         del secret_key  # held by the signer only: not a local of any later traceback
         self._api_key = check_credential("api_key", api_key)
         self._account = check_credential("account", account)
+        self._account_json = _json.dumps(self._account)
         self._base_url = check_base_url(base_url)
         self._timeout = check_seconds("timeout", timeout)
         self._deadline = check_seconds("deadline", deadline)
@@ -244,13 +245,15 @@ class CalypsoSession:
 
     def envelope(self, payload: Mapping[str, Any] | None) -> bytes:
         """Serialise a request body for now: ``{timestamp, account[, payload]}``."""
-        body: dict[str, Any] = {
-            "timestamp": self._server_clock.timestamp_ms(),
-            "account": self._account,
-        }
-        if payload is not None:
-            body["payload"] = payload
-        return _json.dumps(body)
+        # The bytes dumps() writes for the dict {timestamp, account[, payload]}, joined
+        # from parts: the account is written once per session, not once per attempt.
+        head = b'{"timestamp":%d,"account":%s' % (
+            self._server_clock.timestamp_ms(),
+            self._account_json,
+        )
+        if payload is None:
+            return head + b"}"
+        return head + b',"payload":' + _json.dumps(payload) + b"}"
 
     async def call(
         self,

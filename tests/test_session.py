@@ -37,7 +37,7 @@ from calypso_async import (
     ServerError,
     sign,
 )
-from calypso_async._json import loads
+from calypso_async._json import dumps, loads
 
 from .conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, FakeTime, load_fixture
 
@@ -216,6 +216,23 @@ async def test_timestamp_is_the_wall_clock_in_milliseconds(
     await client.invoices.get(INVOICE_ID)
     (call,) = sent(mock_api, INVOICE)
     assert envelope(call)["timestamp"] == 1_700_000_123_250
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [None, {}, {"id": "inv-1"}, {"amount": Decimal("10.50"), "tags": ["a", 1, True, None]}],
+    ids=repr,
+)
+def test_envelope_bytes_are_the_compact_json_of_the_envelope_dict(payload: Any) -> None:
+    """The signed body is the compact ASCII JSON of {timestamp, account[, payload]}."""
+    account = 'acct-\u00e9"quoted"'
+    session = CalypsoSession(
+        api_key=API_KEY, secret_key=SECRET_KEY, account=account, wall_clock=lambda: 1_700_000_000.5
+    )
+    expected: dict[str, Any] = {"timestamp": 1_700_000_000_500, "account": account}
+    if payload is not None:
+        expected["payload"] = payload
+    assert session.envelope(payload) == dumps(expected)
 
 
 async def test_session_call_returns_json_with_decimal_money(mock_api: aioresponses) -> None:
