@@ -31,7 +31,10 @@ def loads(text: str | bytes | bytearray) -> Any:
     Bytes are decoded as ``json.loads`` decodes them (UTF-8, -16 or -32, detected).
     """
     if isinstance(text, (bytes, bytearray)):
-        text = text.decode(json.detect_encoding(text), "surrogatepass")
+        # "{" then a non-zero byte is UTF-8 to detect_encoding too: skip it for answers.
+        utf8_object = text[:1] == b"{" and text[1:2] != b"\x00"
+        encoding = "utf-8" if utf8_object else json.detect_encoding(text)
+        text = text.decode(encoding, "surrogatepass")
     elif isinstance(text, str) and text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     try:
