@@ -27,6 +27,7 @@ from ._errors import (
     ConfigurationError,
     LifecycleError,
 )
+from ._flow import ConnectionGate, Timeouts
 from ._responses import api_error, decode_success, is_timestamp_rejection
 from ._retry import RETRYABLE_STATUSES, RetryPolicy
 from ._signing import Signer
@@ -96,13 +97,16 @@ class CalypsoSession:
         session: An ``aiohttp.ClientSession`` to borrow (never closed by us). Without
             one, a session is created lazily inside the running loop and closed by
             :meth:`aclose`.
-        timeout: Seconds one attempt may take, from sending to the last body byte.
+        timeout: Seconds one attempt may take, from sending to the last body byte (a
+            wait for a free connection is not counted here, only in ``deadline``).
         deadline: Seconds a whole call may take, retries and waits included.
         max_retries: Retries after the first attempt (``0`` disables retrying).
         retry_policy: Backoff settings; overrides ``max_retries`` when given.
         sync_clock: Learn the server's clock from its ``Date`` header and correct
             request timestamps by the offset when it exceeds a couple of seconds.
-        connection_limit: Connections kept open at most by an owned session.
+        connection_limit: Connections an owned session opens at most; calls beyond it
+            wait in line, first come first served. A borrowed session's own connector
+            limit is respected the same way.
         sleep: Awaited for every backoff; tests inject one that does not wait.
         clock: Monotonic seconds, for deadlines.
         wall_clock: Unix seconds, for request timestamps.
@@ -155,6 +159,8 @@ class CalypsoSession:
         self._server_clock = ServerClock(wall_clock=wall_clock, clock=clock, enabled=sync_clock)
         self._rand = rand
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._timeouts: Timeouts | None = None
+        self._gate: ConnectionGate | None = None
         self._closed = False
         self._urls: dict[str, URL] = {}
 
@@ -212,6 +218,8 @@ class CalypsoSession:
     async def aclose(self) -> None:
         """Close the aiohttp session if this object created it; idempotent."""
         self._closed = True
+        if self._timeouts is not None:
+            self._timeouts.close()
         http, self._http = self._http, None
         if http is not None and self._owns_http and not http.closed:
             await http.close()
@@ -220,19 +228,23 @@ class CalypsoSession:
         if self._closed:
             raise LifecycleError("this Calypso client is closed; create a new one")
         loop = asyncio.get_running_loop()
-        if self._loop is None:
+        if self._loop is not loop:
+            if self._loop is not None:
+                raise LifecycleError(
+                    "this Calypso client belongs to another event loop; create one client per loop"
+                )
             self._loop = loop
-        elif self._loop is not loop:
-            raise LifecycleError(
-                "this Calypso client belongs to another event loop; create one client per loop"
-            )
+            self._timeouts = Timeouts(loop)
         if self._http is None:
             self._http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connection_limit),
                 timeout=aiohttp.ClientTimeout(total=None),
             )
+            self._gate = ConnectionGate(self._connection_limit)
         elif self._http.closed:
             raise LifecycleError("the aiohttp.ClientSession this client borrows is closed")
+        elif self._gate is None and (limit := _connector_limit(self._http)):
+            self._gate = ConnectionGate(limit)
         return self._http
 
     def _url(self, path: str) -> URL:
@@ -320,9 +332,7 @@ class CalypsoSession:
                     raise CalypsoTimeoutError(
                         f"{path}: the {self._deadline:g} s deadline ran out", path=path
                     )
-                return await self._attempt(
-                    http, method, url, path, body, headers, min(self._timeout, remaining)
-                )
+                return await self._attempt(http, method, url, path, body, headers, deadline_at)
             except _Retryable as wrapped:
                 error, safe_anyway = wrapped.error, wrapped.safe_anyway
                 if self._closed:
@@ -371,11 +381,16 @@ class CalypsoSession:
         path: str,
         body: bytes,
         headers: _SignedHeaders,
-        timeout: float,
+        deadline_at: float,
     ) -> Any:
+        gate, timeouts = self._gate, self._timeouts
+        assert timeouts is not None  # made with the loop, before any attempt
+        if gate is not None and not gate.enter_now():
+            await self._wait_for_connection(gate, timeouts, path, deadline_at)
         began = self._clock()
+        timeout = min(self._timeout, deadline_at - began)
         try:
-            async with asyncio.timeout(timeout):
+            with timeouts.scope(timeout):
                 # Never follow a redirect: it could leave TLS or the API host and replay
                 # the signed body there (307/308). A 3xx surfaces as an APIError instead.
                 # raise_for_status=False: a borrowed session configured to raise must not
@@ -409,6 +424,9 @@ class CalypsoSession:
                 f"{path}: connection lost before the answer ({type(exc).__name__})", path=path
             )
             raise _Retryable(lost, exc) from None
+        finally:
+            if gate is not None:
+                gate.leave()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s -> %d in %.1f ms",
@@ -428,6 +446,34 @@ class CalypsoSession:
         if status in RETRYABLE_STATUSES:
             raise _Retryable(error, None)
         raise error
+
+    async def _wait_for_connection(
+        self, gate: ConnectionGate, timeouts: Timeouts, path: str, deadline_at: float
+    ) -> None:
+        try:
+            with timeouts.scope(deadline_at - self._clock()):
+                await gate.enter()
+        except TimeoutError:
+            # Nothing was sent, but the call's time is up: no retry can follow.
+            raise CalypsoTimeoutError(
+                f"{path}: the {self._deadline:g} s deadline ran out waiting for a free "
+                "connection (raise connection_limit, or make fewer calls at once)",
+                path=path,
+            ) from None
+        try:
+            self._http_session()  # closed while in line: say so, not aiohttp's RuntimeError
+        except LifecycleError:
+            gate.leave()
+            raise
+
+
+def _connector_limit(http: aiohttp.ClientSession) -> int:
+    """The most connections a borrowed session will open to one host (0: no limit)."""
+    connector = http.connector
+    if connector is None:
+        return 0
+    limits = [limit for limit in (connector.limit, connector.limit_per_host) if limit]
+    return min(limits, default=0)
 
 
 class _Retryable(Exception):
