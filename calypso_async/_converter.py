@@ -3,6 +3,9 @@
 Private by design (never cattrs' global converter). Lenient in production: unknown keys
 are ignored. ``make_converter(strict=True)`` builds its twin that forbids unknown keys,
 which the test suite runs over every fixture so that a field the models forgot fails CI.
+
+:func:`structure` first tries a straight-line function compiled from this converter's
+own hooks (``_fast_structure``), and falls back to cattrs for anything it does not take.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from ._enums import _TolerantEnum
 from ._errors import DecodeError
+from ._fast_structure import compile_structure
 from ._models import (
     AccountBalances,
     Autoconversion,
@@ -84,8 +88,14 @@ def _datetime(value: Any, _: type) -> datetime:
         # Some Pythons read at most microseconds; some servers write nanoseconds.
         text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
         parsed = datetime.fromisoformat(text)
-    # Calypso writes UTC without a zone; normalise every date to aware UTC.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC)
+    # Calypso writes UTC without a zone. Parsing again with the zone written out costs a
+    # third of replace(tzinfo=UTC) on CPython 3.11; a date-only text cannot take one.
+    try:
+        return datetime.fromisoformat(text + "+00:00")
+    except ValueError:
+        return parsed.replace(tzinfo=UTC)
 
 
 def _str(value: Any, _: type) -> str:
@@ -228,6 +238,12 @@ def make_converter(*, strict: bool = False) -> Converter:
 
 
 _converter = make_converter()
+_compiled = {
+    model: compile_structure(
+        model, lambda type_: _structure_hook(_converter, type_), _KEPT_AS_IS, _camel
+    )
+    for model in _MODELS
+}
 
 
 def structure(data: Any, cls: type[T], *, path: str | None = None) -> T:
@@ -236,6 +252,12 @@ def structure(data: Any, cls: type[T], *, path: str | None = None) -> T:
         raise DecodeError(
             f"expected a JSON object for {cls.__name__}, got {type(data).__name__}", path=path
         )
+    compiled = _compiled.get(cls)
+    if compiled is not None:
+        try:
+            return cast(T, compiled(data))
+        except Exception:  # noqa: S110 - cattrs, below, says precisely what is wrong
+            pass
     try:
         return _converter.structure(data, cls)
     except (BaseValidationError, ValueError, TypeError, KeyError) as exc:
