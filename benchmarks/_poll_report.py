@@ -40,6 +40,9 @@ def summarise(rounds: Sequence[Round]) -> dict[str, Any]:
         "p50_ms": _stats.finite(_ms(_stats.percentile(latencies, 50))),
         "p95_ms": _stats.finite(_ms(_stats.percentile(latencies, 95))),
         "p99_ms": _stats.finite(_ms(_stats.percentile(latencies, 99))),
+        "oldest_waiting_ms": _stats.finite(
+            _ms(max((r.oldest_waiting for r in rounds), default=math.nan))
+        ),
         "cpu_us_per_poll": _stats.finite(cpu / polls * 1e6 if polls else math.nan),
         "peak_rss_mb": _stats.finite(max(r.peak_rss_mb for r in rounds)),
         "errors": sum(r.errors for r in rounds),
@@ -145,6 +148,7 @@ def report(data: dict[str, Any]) -> str:
             r["p50_ms"],
             r["p95_ms"],
             r["p99_ms"],
+            r["oldest_waiting_ms"],
             r["cpu_us_per_poll"],
             r["peak_rss_mb"],
             r["errors"],
@@ -162,6 +166,7 @@ def report(data: dict[str, Any]) -> str:
                 "p50 ms",
                 "p95 ms",
                 "p99 ms",
+                "oldest ms",
                 "CPU us/poll",
                 "peak RSS MB",
                 "errors",

@@ -39,6 +39,8 @@ class Round:
     invoices: int = 0
     others_cpu_seconds: float | None = None
     window_polls: int | None = None
+    oldest_waiting: float = math.nan
+    """Seconds the oldest poll still in flight when the window closed had been waiting."""
 
     @property
     def polls(self) -> int:
@@ -85,10 +87,12 @@ async def create_invoices(client: CalypsoClient, count: int) -> list[str]:
 
 
 class Measure:
-    """Client CPU, server CPU, other processes' CPU and the RSS peak over one round.
+    """Client CPU, server CPU, other processes' CPU and the RSS peak over one window.
 
-    The window ends at :meth:`close`, or when the ``with`` block ends if nothing closed
-    it sooner; the RSS peak always covers the whole block.
+    Entering runs ``gc.collect()`` (no garbage from the previous variant is collected on
+    this one's time) and opens the window; :meth:`start` may open it again later (after
+    a warm-up); it ends at :meth:`close`, or when the ``with`` block ends if nothing
+    closed it sooner. The RSS peak always covers the whole block.
     """
 
     def __init__(self, server: FakeServerProcess, rss: _stats.RssSampler) -> None:
@@ -96,14 +100,18 @@ class Measure:
         self._rss = rss
 
     def __enter__(self) -> Measure:
-        gc.collect()  # no garbage from the previous variant is collected on this one's time
+        gc.collect()
         self._rss.restart()
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Open the measured window now (again, if it was open)."""
         self._closed = False
         self._server_cpu = self._server.cpu_seconds()
         self._busy = _stats.machine_busy_seconds()
         self._cpu = _stats.cpu_seconds()
         self._started = time.perf_counter()
-        return self
 
     def close(self) -> None:
         """End the measured window now (later calls change nothing)."""
@@ -137,40 +145,61 @@ async def poll_round(
     duration: float,
     measure: Measure,
 ) -> Round:
+    """Keep ``concurrency`` polls in flight and measure a window of ``duration`` seconds.
+
+    The window opens once the round is in its steady state: when as many polls have
+    finished as are in flight (every worker has turned over about once, so the start-up
+    burst of building ``concurrency`` requests at once is behind it). It counts the polls
+    that finish inside it, their latencies, and the CPU spent inside it; then the workers
+    stop after their current poll, outside the window. Latencies only cover polls that
+    finished, so the age of the oldest poll still waiting at the close is kept too: a
+    queue that lets some polls starve shows there, not in the percentiles.
+    """
     latencies: list[float] = []
     errors = Errors()
     perf_counter = time.perf_counter
+    loop = asyncio.get_running_loop()
+    recording = stopping = False
+    finished = 0
+    window_polls = 0
+    oldest_waiting = math.nan
+    waiting_since: list[float | None] = [None] * concurrency
 
-    async def worker(index: int, stop_at: float) -> None:
-        count = len(ids)
-        while perf_counter() < stop_at:
-            started = perf_counter()
+    def open_window() -> None:
+        nonlocal recording
+        recording = True
+        measure.start()
+        loop.call_later(duration, close_window)
+
+    def close_window() -> None:
+        nonlocal recording, stopping, window_polls, oldest_waiting
+        measure.close()
+        window_polls = len(latencies) + errors.count
+        recording, stopping = False, True
+        now = perf_counter()
+        oldest_waiting = max((now - t for t in waiting_since if t is not None), default=0.0)
+
+    async def worker(index: int) -> None:
+        nonlocal finished
+        count, slot = len(ids), index
+        while not stopping:
+            started = waiting_since[slot] = perf_counter()
             try:
                 await get(ids[index % count])
             except Exception as exc:  # counted and reported, never fatal to the round
-                errors.add(exc)
+                if recording:
+                    errors.add(exc)
             else:
-                latencies.append(perf_counter() - started)
+                if recording:
+                    latencies.append(perf_counter() - started)
+            waiting_since[slot] = None
             index += concurrency
-
-    window_polls: int | None = None
-
-    def close_window() -> None:
-        # Polls still in flight at the deadline finish afterwards; their latencies count,
-        # but throughput and CPU are those of the window, free of the final drain.
-        nonlocal window_polls
-        measure.close()
-        window_polls = len(latencies) + errors.count
+            finished += 1
+            if finished == concurrency:
+                open_window()
 
     with measure:
-        stop_at = time.perf_counter() + duration
-        timer = asyncio.get_running_loop().call_later(duration, close_window)
-        try:
-            await asyncio.gather(*(worker(index, stop_at) for index in range(concurrency)))
-        finally:
-            timer.cancel()
-        if window_polls is None:
-            close_window()
+        await asyncio.gather(*(worker(index) for index in range(concurrency)))
     return Round(
         variant,
         concurrency,
@@ -183,6 +212,7 @@ async def poll_round(
         errors.samples,
         others_cpu_seconds=measure.others_cpu_seconds,
         window_polls=window_polls,
+        oldest_waiting=oldest_waiting,
     )
 
 

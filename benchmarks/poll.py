@@ -72,7 +72,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--wait-rounds", type=int, default=3, help="sdk-wait rounds per level, spread among them"
     )
-    parser.add_argument("--duration", type=float, default=0.3, help="seconds per get round")
+    parser.add_argument(
+        "--duration", type=float, default=0.3, help="seconds measured per get round, once steady"
+    )
     parser.add_argument(
         "--variants", type=_parse_variants, default=",".join(VARIANTS), help="comma-separated"
     )

@@ -41,6 +41,8 @@ def test_poll_benchmark_reports_every_variant_level_ratio_and_target(
         assert set(row) >= ROW_FIELDS
         assert row["polls"] > 0
         assert row["errors"] == 0
+    for variant in ("raw", "sdk"):
+        assert rows[variant, 2]["oldest_waiting_ms"] is not None
     assert rows["sdk-wait", 2]["invoices"] == 2
     assert [r["concurrency"] for r in data["ratios"]] == [1, 2]
     for ratio in data["ratios"]:
