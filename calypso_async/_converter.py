@@ -57,6 +57,11 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def _kind(value: Any) -> str:
+    # Errors name the JSON type, never the value: a misplaced secret must not be quoted.
+    return "null" if value is None else type(value).__name__
+
+
 def _decimal(value: Any, _: type) -> Decimal:
     if isinstance(value, Decimal):
         return value
@@ -66,10 +71,10 @@ def _decimal(value: Any, _: type) -> Decimal:
         try:
             result = Decimal(value.strip())
         except InvalidOperation:
-            raise ValueError(f"{value!r} is not a decimal number") from None
+            raise ValueError("a string that is not a decimal number") from None
         if result.is_finite():
             return result
-    raise ValueError(f"{value!r} is not a decimal number")
+    raise ValueError(f"a {_kind(value)} is not a decimal number")
 
 
 _FRACTION = re.compile(r"\.(\d+)")
@@ -77,7 +82,7 @@ _FRACTION = re.compile(r"\.(\d+)")
 
 def _datetime(value: Any, _: type) -> datetime:
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a date string")
+        raise ValueError(f"a {_kind(value)} is not a date string")
     text = value.strip()
     try:
         # Both published forms parse as they are on current Pythons: skip the rewriting.
@@ -87,7 +92,10 @@ def _datetime(value: Any, _: type) -> datetime:
             text = text[:-1] + "+00:00"
         # Some Pythons read at most microseconds; some servers write nanoseconds.
         text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
-        parsed = datetime.fromisoformat(text)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("a string that is not an ISO 8601 date") from None
     if parsed.tzinfo is not None:
         return parsed.astimezone(UTC)
     # Calypso writes UTC without a zone. Parsing again with the zone written out costs a
@@ -104,24 +112,24 @@ def _str(value: Any, _: type) -> str:
     # Ids have been published as numbers too; keep them as strings.
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         return str(value)
-    raise ValueError(f"{value!r} is not a string")
+    raise ValueError(f"a {_kind(value)} is not a string")
 
 
 def _bool(value: Any, _: type) -> bool:
     if isinstance(value, bool):
         return value
-    raise ValueError(f"{value!r} is not a boolean")
+    raise ValueError(f"a {_kind(value)} is not a boolean")
 
 
 def _int(value: Any, _: type) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise ValueError(f"{value!r} is not an integer")
+    raise ValueError(f"a {_kind(value)} is not an integer")
 
 
 def _enum(value: Any, cls: type[_TolerantEnum]) -> _TolerantEnum:
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a {cls.__name__} string")
+        raise ValueError(f"a {_kind(value)} is not a {cls.__name__} string")
     # A known value is one dict lookup (the map holds only the declared members);
     # calling the class costs three times as much and is left for unknown values.
     member = cls._value2member_map_.get(value)
@@ -136,12 +144,17 @@ def _model_hook(conv: Converter, cls: type[Any], strict: bool) -> Callable[[Any,
     }
     base = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=strict, **overrides)
     keeps_raw = any(f.name == "raw" for f in fields)
+    # "Most fields can be absent or null": a null object whose fields all have defaults
+    # (an event's data) reads as an empty one rather than failing the whole answer.
+    null_is_empty = all(f.default is not attrs.NOTHING for f in fields)
 
     # Every model checks for an object: the generated function would read a string's
     # substrings as keys and turn "USDC" into an empty Autoconversion.
     def structure_model(data: Any, cl: type) -> Any:
+        if data is None and null_is_empty:
+            return cls()
         if not _is_object(data):
-            raise ValueError(f"expected a JSON object for {cls.__name__}")
+            raise ValueError(f"expected a JSON object for {cls.__name__}, got {_kind(data)}")
         obj = base(data, cl)
         if keeps_raw:
             object.__setattr__(obj, "raw", data)  # frozen; set once, before anyone sees it
@@ -204,12 +217,15 @@ def _is_homogeneous_tuple(type_: Any) -> bool:
 def _array_hook_factory(conv: Converter) -> Callable[[Any], Callable[[Any, type], Any]]:
     # cattrs would iterate any iterable: a string became a tuple of one-letter UNKNOWN
     # enum members, a dict a tuple of its keys. A JSON array is a list; nothing else is.
+    # A null list is an empty one ("most fields can be absent or null").
     def factory(type_: Any) -> Callable[[Any, type], Any]:
         item_type = get_args(type_)[0]
 
         def structure_array(value: Any, _: type) -> tuple[Any, ...]:
+            if value is None:
+                return ()
             if not isinstance(value, (list, tuple)):
-                raise ValueError(f"expected a JSON array, got {type(value).__name__}")
+                raise ValueError(f"expected a JSON array, got {_kind(value)}")
             return tuple(conv.structure(item, item_type) for item in value)
 
         return structure_array

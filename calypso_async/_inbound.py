@@ -76,7 +76,7 @@ def parse_event(
         raise DecodeError("the webhook body is not JSON") from exc
     if not isinstance(data, dict) or not isinstance(data.get("eventType"), str):
         raise DecodeError("the webhook body is not a Calypso event (no eventType)")
-    if not isinstance(data.get("data", {}), dict):
+    if data.get("data") is not None and not isinstance(data["data"], dict):
         raise DecodeError("the webhook event's data is not an object")
     event = structure(data, WebhookEvent)
     if max_age is not None:

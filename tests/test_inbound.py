@@ -63,6 +63,14 @@ def test_unknown_event_type_and_fields_are_tolerated() -> None:
     assert event.raw["brandNew"] == {"x": 1}
 
 
+def test_an_event_with_null_data_is_accepted() -> None:
+    """data: null is an event about nothing in particular, not a malformed body."""
+    body = b'{"id": 10, "eventType": "INVOICE_PAID", "service": "INVOICE", "data": null}'
+    event = parse_event(body, signed(body), SUB_SECRET)
+    assert event.event_type is EventType.INVOICE_PAID
+    assert event.invoice_id is None
+
+
 def test_one_changed_byte_fails_verification() -> None:
     """The signature covers the exact bytes: flipping one refuses the event."""
     headers = signed(EVENT)

@@ -13,6 +13,7 @@ from cattrs.errors import BaseValidationError
 from calypso_async import (
     AccountBalances,
     DecodeError,
+    EventData,
     EventLevel,
     EventType,
     InterventionType,
@@ -311,6 +312,39 @@ def test_malformed_subscription_list_field_is_a_decode_error(change: dict[str, A
     data = {**read("subscription.json"), **change}
     with pytest.raises(DecodeError):
         structure(data, WebhookSubscription)
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "key"),
+    [
+        ("subscription.json", WebhookSubscription, "notificationEventTypes"),
+        ("subscription.json", WebhookSubscription, "notificationServiceTypes"),
+        ("account.json", AccountBalances, "balances"),
+    ],
+)
+def test_a_null_list_reads_as_empty(name: str, model: type[Any], key: str) -> None:
+    """A list the server writes as null is empty, not a reason to refuse the answer."""
+    obj = structure({**read(name), key: None}, model)
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+    assert getattr(obj, snake) == ()
+
+
+def test_a_null_event_data_reads_as_empty() -> None:
+    """An event whose data is null parses, with nothing in its data."""
+    data = {**read("webhook_event_pending_intervention.json"), "data": None}
+    event = structure(data, WebhookEvent)
+    assert event.data == EventData()
+    assert event.invoice_id is None
+
+
+def test_a_decode_error_never_quotes_the_value() -> None:
+    """A misplaced secret in a field of the wrong type is not copied into the error."""
+    secret = "whsec-must-not-leak-0123456789"
+    for change in ({"secretKey": [secret]}, {"createdDate": secret}, {"url": {"k": secret}}):
+        with pytest.raises(DecodeError) as info:
+            structure({**read("subscription.json"), **change}, WebhookSubscription)
+        assert secret not in str(info.value)
+        assert "WebhookSubscription" in str(info.value)
 
 
 def test_missing_invoice_id_is_a_decode_error() -> None:
