@@ -53,11 +53,13 @@ class CalypsoError(Exception):
     Attributes:
         idempotency_key: Set on an error from an invoice create: the key that call sent
             (given or generated). After an ambiguous failure, ``get(idempotency_key=...)``
-            tells whether the invoice exists, and creating again with the same key
-            cannot make a second one.
+            tells whether the invoice exists; to create it again, pass the same key.
+        request_id: Set on an error from ``webhooks.create``: the ``requestId`` that call
+            sent (given or generated); ``webhooks.list()`` shows whether it exists.
     """
 
     idempotency_key: str | None = None
+    request_id: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take keyword-only (sometimes required) arguments, which the default

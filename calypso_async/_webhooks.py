@@ -10,11 +10,13 @@ from . import _validation as check
 from ._converter import structure
 from ._enums import EventType, ServiceType
 from ._errors import (
+    APIError,
     CalypsoConnectionError,
     CalypsoError,
     CalypsoTimeoutError,
     ConfigurationError,
     DecodeError,
+    RateLimitError,
     ServerError,
 )
 from ._models import WebhookSubscription
@@ -26,8 +28,21 @@ __all__ = ["Webhooks"]
 
 _PATH = "/api/v1/subscription/webhook"
 
-_UNKNOWN_FATE = (CalypsoConnectionError, CalypsoTimeoutError, ServerError, DecodeError)
+_UNKNOWN_FATE = (
+    CalypsoConnectionError,
+    CalypsoTimeoutError,
+    ServerError,
+    RateLimitError,
+    DecodeError,
+)
 """Failures of a create after which the subscription may or may not exist."""
+
+
+def _worth_a_look(error: CalypsoError) -> bool:
+    """Whether the subscription might exist after this failure (it is worth listing)."""
+    if isinstance(error, _UNKNOWN_FATE):
+        return True
+    return isinstance(error, APIError) and error.status not in (401, 403)
 
 
 class Webhooks:
@@ -69,10 +84,17 @@ class Webhooks:
         Returns:
             The subscription; its ``secret_key`` verifies the deliveries.
 
+        Raises:
+            ConfigurationError: A bad argument, or neither event nor service types.
+            CalypsoError: The create failed and no subscription with this ``requestId``
+                exists; the error's ``request_id`` is the one sent.
+
         Calypso does not document whether a repeated ``requestId`` returns the existing
-        subscription. So when the create fails in a way that leaves its fate unknown (a
-        lost, garbled or 5xx answer), the subscriptions are listed and the one with this
-        ``requestId`` is returned if it exists; otherwise the error is raised.
+        subscription, so a create is never sent again blindly. When one fails in a way
+        that leaves its fate unknown (a lost, garbled, 429 or 5xx answer) or is refused
+        with a 4xx other than 401/403 (a repeated ``requestId``, say), the subscriptions
+        are listed: the one with this ``requestId`` is returned if it exists; after an
+        unknown fate it is otherwise created once more, with the same ``requestId``.
         """
         payload: dict[str, Any] = {
             "requestId": check.optional_identifier("request_id", request_id) or str(uuid.uuid4()),
@@ -90,15 +112,30 @@ class Webhooks:
             "notificationServiceTypes"
         ):
             raise ConfigurationError("give at least one event type or service type")
-        path = f"{_PATH}/create"
         try:
-            data = await self._session.call(path, payload, retry=True)
-            return structure(data, WebhookSubscription, path=path)
-        except _UNKNOWN_FATE:
-            existing = await self._find(payload["requestId"])
-            if existing is None:
+            return await self._create(payload)
+        except CalypsoError as exc:
+            exc.request_id = payload["requestId"]
+            if not _worth_a_look(exc):
                 raise
-            return existing
+            existing = await self._find(payload["requestId"])
+            if existing is not None:
+                return existing
+            if not isinstance(exc, _UNKNOWN_FATE):
+                raise
+        # The listing shows the first create did not land: sending it again is safe.
+        try:
+            return await self._create(payload)
+        except CalypsoError as again:
+            again.request_id = payload["requestId"]
+            raise
+
+    async def _create(self, payload: dict[str, Any]) -> WebhookSubscription:
+        path = f"{_PATH}/create"
+        # retry=False: repeated only when the request provably never left (the session
+        # knows); anything else is settled by listing, above.
+        data = await self._session.call(path, payload, retry=False)
+        return structure(data, WebhookSubscription, path=path)
 
     async def _find(self, request_id: str) -> WebhookSubscription | None:
         try:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import aiohttp
 import pytest
 from aioresponses import aioresponses
 from aioresponses.core import RequestCall
 from yarl import URL
 
 from calypso_async import (
+    AuthenticationError,
+    BadRequestError,
     CalypsoClient,
     ConfigurationError,
     DecodeError,
     EventType,
+    ServerError,
     ServiceType,
     WebhookSubscription,
     sign,
@@ -98,17 +102,87 @@ async def test_create_sends_a_generated_uuid4_request_id_and_the_event_types(
     assert "notificationServiceTypes" not in payload
 
 
-async def test_create_reuses_the_request_id_on_retry(
+SUB_ID = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"  # the requestId in subscription.json
+LISTED = '{"subscriptions": [' + load_fixture("subscription.json") + "]}"
+EMPTY_LIST = '{"subscriptions": []}'
+
+
+async def test_a_create_whose_answer_was_lost_is_found_by_listing(
     client: CalypsoClient, mock_api: aioresponses
 ) -> None:
-    """A create retried after a 503 carries the same requestId, so it cannot duplicate."""
+    """The connection drops after sending: the listing shows it landed; no second create."""
+    mock_api.post(api(CREATE), exception=aiohttp.ServerDisconnectedError())
+    mock_api.post(api(WEBHOOK), body=LISTED)
+    subscription = await client.webhooks.create(
+        url=HOOK_URL, event_types=[EventType.INVOICE_PAID], request_id=SUB_ID
+    )
+    assert subscription.request_id == SUB_ID
+    assert subscription.secret_key == "whsec-7d41c0e2b9a84f1d9c3e5a6b7c8d9e0f"
+    assert len(sent(mock_api, CREATE)) == 1
+
+
+async def test_a_create_that_did_not_land_is_sent_once_more_with_its_request_id(
+    client: CalypsoClient, mock_api: aioresponses
+) -> None:
+    """A 503, then a listing without it: one more create with the same requestId."""
     mock_api.post(api(CREATE), status=503)
-    mock_api.post(api(CREATE), status=502)
+    mock_api.post(api(WEBHOOK), body=EMPTY_LIST)
     mock_api.post(api(CREATE), body=load_fixture("subscription.json"))
     await client.webhooks.create(url=HOOK_URL, service_types=[ServiceType.INVOICE])
     calls = sent(mock_api, CREATE)
-    assert len(calls) == 3
+    assert len(calls) == 2
     assert len({body_of(call)["payload"]["requestId"] for call in calls}) == 1
+
+
+async def test_a_create_is_never_sent_a_third_time(
+    client: CalypsoClient, mock_api: aioresponses
+) -> None:
+    """If the second create fails too, its error is raised with the requestId it sent."""
+    mock_api.post(api(CREATE), status=503)
+    mock_api.post(api(WEBHOOK), body=EMPTY_LIST)
+    mock_api.post(api(CREATE), status=502)
+    with pytest.raises(ServerError) as info:
+        await client.webhooks.create(
+            url=HOOK_URL, event_types=[EventType.INVOICE_PAID], request_id="my-sub-1"
+        )
+    assert info.value.status == 502
+    assert info.value.request_id == "my-sub-1"
+    assert len(sent(mock_api, CREATE)) == 2
+
+
+async def test_a_refused_repeat_of_an_earlier_create_returns_that_subscription(
+    client: CalypsoClient, mock_api: aioresponses
+) -> None:
+    """A 400 for a requestId already used: the listing holds it, so that is the answer."""
+    mock_api.post(api(CREATE), status=400, body='{"errorCode": "DUPLICATE", "message": "x"}')
+    mock_api.post(api(WEBHOOK), body=LISTED)
+    subscription = await client.webhooks.create(
+        url=HOOK_URL, event_types=[EventType.INVOICE_PAID], request_id=SUB_ID
+    )
+    assert subscription.request_id == SUB_ID
+    assert len(sent(mock_api, CREATE)) == 1
+
+
+async def test_a_plain_refusal_is_raised_without_a_second_create(
+    client: CalypsoClient, mock_api: aioresponses
+) -> None:
+    """A 400 for a subscription that does not exist is the answer: raised, not re-sent."""
+    mock_api.post(api(CREATE), status=400, body='{"errorCode": "BAD_URL", "message": "x"}')
+    mock_api.post(api(WEBHOOK), body=EMPTY_LIST)
+    with pytest.raises(BadRequestError) as info:
+        await client.webhooks.create(url=HOOK_URL, event_types=[EventType.INVOICE_PAID])
+    assert info.value.request_id is not None
+    assert len(sent(mock_api, CREATE)) == 1
+
+
+async def test_a_refused_key_is_raised_without_listing(
+    client: CalypsoClient, mock_api: aioresponses
+) -> None:
+    """401: the credentials are wrong; listing would fail the same way."""
+    mock_api.post(api(CREATE), status=401)
+    with pytest.raises(AuthenticationError):
+        await client.webhooks.create(url=HOOK_URL, event_types=[EventType.INVOICE_PAID])
+    assert sent(mock_api, WEBHOOK) == []
 
 
 async def test_create_sends_service_types_and_raw_strings(
