@@ -128,7 +128,14 @@ class CalypsoClient:
         if env.get("CALYPSO_BASE_URL"):
             settings["base_url"] = env["CALYPSO_BASE_URL"]
         settings.update(options)
-        return cls(**settings)
+        try:
+            return cls(**settings)
+        except (ConfigurationError, TypeError) as exc:
+            refused: Exception = type(exc)(str(exc))
+        # Raised afresh outside the except block, with the secrets (and the whole
+        # environment) gone from this frame: tracebacks that capture locals keep frames.
+        del env, settings, environ, options
+        raise refused
 
     def __repr__(self) -> str:
         session = getattr(self, "session", None)  # may run on a half-built instance

@@ -6,6 +6,7 @@ they never build envelopes, sign or retry: the session does that.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterable
@@ -231,7 +232,13 @@ class Invoices:
         Polls start ``interval`` seconds apart and back off by half each time up to
         ``max_interval`` (with a little jitter, so many waiters do not poll in step).
         A transient failure (connection, timeout, 429, 5xx) is logged and polled
-        through while time remains.
+        through while time remains; a poll still running when ``timeout`` runs out is
+        cut short.
+
+        Wait for states the invoice stays in: ``PAID`` moves on to ``COMPLETED`` by
+        itself, so to learn that an invoice was paid wait for
+        ``{InvoiceState.PAID, InvoiceState.COMPLETED}`` (``COMPLETED`` alone is final,
+        and reaching it while waiting for ``PAID`` only raises ``InvoiceStateError``).
 
         Args:
             id: The invoice id.
@@ -260,9 +267,12 @@ class Invoices:
         last_error: Exception | None = None
         while True:
             try:
-                last = await self.get(id)
+                # A poll may retry for the session's whole deadline: it must not carry
+                # the wait past its own timeout (a read, so cutting it short is safe).
+                async with asyncio.timeout(max(give_up_at - clock(), 0.0)):
+                    last = await self.get(id)
                 last_error = None
-            except _TRANSIENT as exc:
+            except (*_TRANSIENT, TimeoutError) as exc:
                 last_error = exc
                 logger.warning(
                     "wait_for %s: poll failed (%s), polling on",

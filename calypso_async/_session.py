@@ -39,9 +39,11 @@ logger = logging.getLogger("calypso_async")
 Sleep = Callable[[float], Awaitable[None]]
 Method = Literal["POST", "DELETE"]
 
-# Paths that only read: safe to retry however often. Creates are retryable when they
-# carry an idempotency key; everything else (return-to-paid, close-intervention, unknown
-# writes) is retried only when the request provably never left this process.
+# Paths that only read: safe to retry however often. The creates Calypso documents with
+# an idempotencyKey are retried when they carry one; everything else (return-to-paid,
+# close-intervention, other creates, unknown writes) is retried only when the request
+# provably never left this process. A key in a payload the API does not document for
+# that path would be ignored by the server (it must ignore unknown fields), not honoured.
 _READ_PATHS = frozenset(
     {
         "/api/v1/invoice",
@@ -54,12 +56,21 @@ _READ_PATHS = frozenset(
         "/api/v1/exchange/get",
     }
 )
+_KEYED_CREATE_PATHS = frozenset(
+    {
+        "/api/v1/invoice/single/create",
+        "/api/v1/invoice/single-fiat/create",
+        "/api/v1/invoice/unlimited/create",
+        "/api/v1/invoice/bound/create",
+        "/api/v1/payout/create",
+    }
+)
 
 
 def _default_retryable(path: str, method: str, payload: Mapping[str, Any] | None) -> bool:
     if method == "DELETE" or path in _READ_PATHS:
         return True
-    return path.endswith("/create") and bool(payload and payload.get("idempotencyKey"))
+    return path in _KEYED_CREATE_PATHS and bool(payload and payload.get("idempotencyKey"))
 
 
 class _SignedHeaders(dict[str, str]):
@@ -132,8 +143,15 @@ class CalypsoSession:
         wall_clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        self._signer = Signer(check_credential("secret_key", secret_key))
+        refused: str | None = None
+        try:
+            self._signer = Signer(check_credential("secret_key", secret_key))
+        except ConfigurationError as exc:
+            refused = str(exc)
         del secret_key  # held by the signer only: not a local of any later traceback
+        if refused is not None:
+            # Raised afresh, here: the refusing check's frame held the secret as a local.
+            raise ConfigurationError(refused) from None
         self._api_key = check_credential("api_key", api_key)
         self._account = check_credential("account", account)
         self._account_json = _json.dumps(self._account)
@@ -148,8 +166,12 @@ class CalypsoSession:
             retry_policy = RetryPolicy(max_retries=max_retries)
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise ConfigurationError("session must be an aiohttp.ClientSession")
-        if connection_limit < 1:
-            raise ConfigurationError("connection_limit must be at least 1")
+        if (
+            isinstance(connection_limit, bool)
+            or not isinstance(connection_limit, int)
+            or connection_limit < 1
+        ):
+            raise ConfigurationError("connection_limit must be an integer of at least 1")
         self._retry = retry_policy
         self._http = session
         self._owns_http = session is None
@@ -165,8 +187,11 @@ class CalypsoSession:
         self._urls: dict[str, URL] = {}
 
     def __repr__(self) -> str:
+        # getattr: a traceback capturing locals may show an instance whose __init__ raised.
+        base_url = getattr(self, "_base_url", "?")
+        account = getattr(self, "_account", "?")
         return (
-            f"CalypsoSession(base_url={self._base_url!r}, account={self._account!r}, "
+            f"CalypsoSession(base_url={base_url!r}, account={account!r}, "
             "api_key=***, secret_key=***)"
         )
 
@@ -282,8 +307,8 @@ class CalypsoSession:
             payload: The operation's payload; ``None`` for operations that send none.
             method: ``"POST"``, or ``"DELETE"`` for deleting a webhook subscription.
             retry: Whether the call may be repeated after it may have reached the server.
-                ``None`` decides from the path: reads and deletes yes, creates carrying
-                an ``idempotencyKey`` yes, anything else no.
+                ``None`` decides from the path: reads and deletes yes, the invoice and
+                payout creates carrying an ``idempotencyKey`` yes, anything else no.
 
         Returns:
             The JSON answer with every non-integer number as ``Decimal``, or ``None`` for

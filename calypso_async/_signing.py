@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from ._errors import ConfigurationError
+
 __all__ = ["Signer", "sign", "verify_signature"]
 
 
@@ -25,7 +27,12 @@ def sign(body: bytes | str, secret_key: str) -> str:
 
     Returns:
         The lowercase hex HMAC-SHA512 of ``body`` keyed with ``secret_key``.
+
+    Raises:
+        ConfigurationError: ``secret_key`` is empty (anyone can compute that signature).
     """
+    if not isinstance(secret_key, str) or not secret_key:
+        raise ConfigurationError("secret_key must be a non-empty string")
     return hmac.new(secret_key.encode("utf-8"), _as_bytes(body), hashlib.sha512).hexdigest()
 
 
@@ -38,10 +45,11 @@ def verify_signature(body: bytes | str, signature: str | None, secret_key: str) 
         secret_key: The key the sender signed with.
 
     Returns:
-        ``True`` only when the signature matches, compared case-insensitively as hex.
+        ``True`` only when the signature matches, compared case-insensitively as hex;
+        ``False`` for an empty ``secret_key``.
     """
-    if not signature:
-        return False
+    if not signature or not isinstance(secret_key, str) or not secret_key:
+        return False  # an empty key "verifies" signatures anyone can make
     try:
         candidate = signature.strip().lower().encode("ascii")
     except UnicodeEncodeError:

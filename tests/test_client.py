@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import traceback
 from typing import Any
 
 import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from calypso_async import CalypsoClient, ConfigurationError, LifecycleError, RetryPolicy
+from calypso_async import (
+    CalypsoClient,
+    CalypsoSession,
+    ConfigurationError,
+    LifecycleError,
+    RetryPolicy,
+)
 from calypso_async._account import Account
 from calypso_async._invoices import Invoices
 from calypso_async._webhooks import Webhooks
@@ -115,6 +122,8 @@ def test_default_base_url_is_production() -> None:
         {"max_retries": True},
         {"max_retries": 1.5},
         {"connection_limit": 0},
+        {"connection_limit": "5"},
+        {"connection_limit": 2.5},
         {"session": object()},
     ],
     ids=repr,
@@ -178,6 +187,54 @@ def test_from_env_lists_every_missing_variable_by_name_only() -> None:
     assert "CALYPSO_ACCOUNT" in message
     assert "CALYPSO_API_KEY" not in message
     assert API_KEY not in message
+
+
+def sdk_frame_locals(error: BaseException) -> str:
+    """Every local of every calypso_async frame in the traceback, as a reporter sees it."""
+    texts = []
+    tb = error.__traceback__
+    while tb is not None:
+        if "calypso_async" in tb.tb_frame.f_code.co_filename:
+            texts.extend(f"{name}={value!r}" for name, value in tb.tb_frame.f_locals.items())
+        tb = tb.tb_next
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"CALYPSO_SECRET_KEY": SECRET_KEY, "CALYPSO_BASE_URL": "http://prod.example"},
+        {"CALYPSO_SECRET_KEY": SECRET_KEY + "\n"},
+    ],
+    ids=["bad-base-url", "secret-with-newline"],
+)
+def test_from_env_refusals_leave_no_secret_in_sdk_frames(environ: dict[str, str]) -> None:
+    """A refused setting from the environment: no SDK frame holds the secret or the env."""
+    environ = {"CALYPSO_API_KEY": API_KEY, "CALYPSO_ACCOUNT": ACCOUNT, **environ}
+    with pytest.raises(ConfigurationError) as info:
+        CalypsoClient.from_env(environ, max_retries=1)
+    captured = sdk_frame_locals(info.value)
+    assert SECRET_KEY not in captured
+    assert info.value.__context__ is None
+    # A reporter capturing every frame's locals must not crash on a half-built object.
+    report = traceback.TracebackException.from_exception(info.value, capture_locals=True)
+    assert "ConfigurationError" in "".join(report.format())
+
+
+def test_a_refused_session_setting_does_not_break_a_locals_capturing_reporter() -> None:
+    """repr of a session whose __init__ raised works (reporters call it on every frame)."""
+    with pytest.raises(ConfigurationError) as info:
+        CalypsoSession(api_key=API_KEY, secret_key=SECRET_KEY, account=ACCOUNT, base_url="ftp://x")
+    report = traceback.TracebackException.from_exception(info.value, capture_locals=True)
+    assert "CalypsoSession(base_url='?'" in "".join(report.format())
+
+
+def test_a_refused_secret_stays_out_of_the_sessions_frames() -> None:
+    """A secret refused for its trailing newline is not kept in any SDK frame but the
+    constructor's own arguments."""
+    with pytest.raises(ConfigurationError) as info:
+        CalypsoSession(api_key=API_KEY, secret_key=SECRET_KEY + "\n", account=ACCOUNT)
+    assert SECRET_KEY not in sdk_frame_locals(info.value)
 
 
 def test_from_env_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -489,6 +491,28 @@ async def test_wait_for_that_never_read_the_invoice_says_so(
     assert info.value.last_invoice is None
     assert isinstance(info.value.__cause__, ServerError)
     assert "never read" in str(info.value)
+
+
+async def test_wait_for_cuts_short_a_poll_that_outlasts_its_timeout(
+    make_client: MakeClient, mock_api: aioresponses
+) -> None:
+    """A server that never answers cannot hold wait_for past its timeout.
+
+    Each poll may otherwise take the session's whole deadline (60 s by default).
+    """
+    client = make_client(clock=time.monotonic, sleep=asyncio.sleep)
+    never = asyncio.Event()
+
+    async def hang(url: Any, **kwargs: Any) -> None:
+        await never.wait()
+
+    mock_api.post(api(INVOICE), callback=hang, repeat=True)
+    started = time.monotonic()
+    with pytest.raises(WaitTimeoutError) as info:
+        await client.invoices.wait_for(INVOICE_ID, InvoiceState.COMPLETED, timeout=0.2)
+    assert time.monotonic() - started < 2.0
+    assert info.value.last_invoice is None
+    assert isinstance(info.value.__cause__, TimeoutError)
 
 
 @pytest.mark.parametrize("final", ["ARCHIVED", "DECLINED", "COMPLETED"])

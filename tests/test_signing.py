@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calypso_async import sign, verify_signature
+from calypso_async import ConfigurationError, sign, verify_signature
 from calypso_async._signing import Signer
 
 from .conftest import API_KEY, SECRET_KEY
@@ -117,3 +117,12 @@ def test_any_body_verifies_against_its_own_signature(body: bytes, secret: str) -
     assert verify_signature(body, signature, secret) is True
     flipped = body + b"\x00" if not body else bytes([body[0] ^ 1]) + body[1:]
     assert verify_signature(flipped, signature, secret) is False
+
+
+def test_an_empty_key_never_signs_nor_verifies() -> None:
+    """Anyone can compute an HMAC with an empty key: such a key signs and verifies nothing."""
+    body = b'{"timestamp":1}'
+    forged = hmac.new(b"", body, "sha512").hexdigest()
+    assert verify_signature(body, forged, "") is False
+    with pytest.raises(ConfigurationError):
+        sign(body, "")
