@@ -1,10 +1,11 @@
 """The fake's HTTP face: an aiohttp.web server checking requests as Calypso does.
 
 Every request is recorded, meets its injected fault (if any), then passes the checks in
-the order a gateway would make them: route and method, ``Key``, ``Sign`` over the raw
-bytes, a JSON object body, ``timestamp`` within the window, ``account``. Refusals are
-Calypso error bodies ``{traceId, errorCode, message}``; every answer carries a ``Date``
-header from the fake's (possibly skewed) clock.
+the order a gateway would make them: route and method, ``Key``, ``Sign`` (exactly the
+lowercase hex the docs specify) over the raw bytes, a JSON object body, ``timestamp``
+within the window, ``account``. Refusals are Calypso error bodies
+``{traceId, errorCode, message}``; every answer carries a ``Date`` header from the fake's
+(possibly skewed) clock.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .. import _json
-from .._signing import verify_signature
+from .._signing import sign
 from ._engine import Engine
 from ._faults import GARBAGE_BODY, Fault, FaultKind
 from ._operations import ROUTES
@@ -198,7 +199,11 @@ class FakeServer:
         key = request.headers.get("Key", "")
         if not hmac.compare_digest(key.encode(), engine.api_key.encode()):
             raise FakeCalypsoError(401, "INVALID_API_KEY", "the Key header is not a valid API key")
-        if not verify_signature(raw, request.headers.get("Sign"), engine.secret_key):
+        # Exactly the lowercase hex the docs specify: a client sending uppercase or padded
+        # hex must fail here as it may on the real server (verify_signature is lenient).
+        expected = sign(raw, engine.secret_key).encode("ascii")
+        given = request.headers.get("Sign", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(expected, given):
             raise FakeCalypsoError(
                 401, "INVALID_SIGNATURE", "the Sign header does not match the request body"
             )
@@ -209,7 +214,8 @@ class FakeServer:
             raise FakeCalypsoError(
                 400, "VALIDATION_ERROR", "timestamp is required (Unix time in milliseconds)"
             )
-        if abs(timestamp / 1000 - engine.now()) > engine.timestamp_window:
+        # Integer milliseconds: a float division would overflow on a huge timestamp.
+        if abs(timestamp - round(engine.now() * 1000)) > engine.timestamp_window * 1000:
             raise FakeCalypsoError(
                 401,
                 "INVALID_TIMESTAMP",
