@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Self
 
 from .._client import CalypsoClient
+from .._errors import ConfigurationError
 from ._engine import Engine
 from ._faults import FaultInjection, check_times
 from ._records import Delivery, RecordedCall
@@ -25,6 +26,13 @@ def _seconds(name: str, value: float, *, positive: bool = False) -> float:
         raise ValueError(
             f"{name} must be a finite, {'positive' if positive else 'non-negative'} number"
         )
+    return float(value)
+
+
+def _skew(value: float) -> float:
+    # NaN or infinity would make every timestamp check, and so every request, fail.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigurationError("clock_skew must be a finite number of seconds (may be negative)")
     return float(value)
 
 
@@ -71,8 +79,8 @@ class FakeCalypso(FaultInjection):
         overpay_tolerance: The fraction of the amount a payment may exceed it by and
             still be exact, such as ``Decimal("0.01")``.
         latency: Seconds added before every API answer.
-        clock_skew: Seconds added to the fake's clock, for the timestamp check and the
-            ``Date`` header it sends.
+        clock_skew: Seconds added to the fake's clock (finite, may be negative), for the
+            timestamp check and the ``Date`` header it sends.
         timestamp_window: Seconds a request timestamp may be off (180, as Calypso).
         webhook_retry_delays: Seconds before each retry of a failed delivery (Calypso
             waits 30 s, 60 s, 90 s, ...); after the last one the event is given up.
@@ -112,7 +120,7 @@ class FakeCalypso(FaultInjection):
             settle_delay=None if settle_delay is None else _seconds("settle_delay", settle_delay),
             overpay_tolerance=tolerance,
             latency=_seconds("latency", latency),
-            clock_skew=float(clock_skew),
+            clock_skew=_skew(clock_skew),
             timestamp_window=_seconds("timestamp_window", timestamp_window, positive=True),
             webhook_retry_delays=[
                 _seconds("webhook_retry_delays", d) for d in webhook_retry_delays
@@ -220,7 +228,7 @@ class FakeCalypso(FaultInjection):
 
     @clock_skew.setter
     def clock_skew(self, seconds: float) -> None:
-        self._engine.clock_skew = float(seconds)
+        self._engine.clock_skew = _skew(seconds)
 
     @property
     def duplicate_deliveries(self) -> int:

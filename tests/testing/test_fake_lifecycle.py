@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from decimal import Decimal
 
 import pytest
 
+from calypso_async import ConfigurationError
 from calypso_async.testing import FakeCalypso
 
 
@@ -82,6 +84,18 @@ async def test_settings_are_checked() -> None:
         FakeCalypso(overpay_tolerance=0.01)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="timestamp_window"):
         FakeCalypso(timestamp_window=0)
+
+
+@pytest.mark.parametrize("skew", [math.nan, math.inf, -math.inf, "10", True])
+async def test_clock_skew_must_be_a_finite_number(skew: object) -> None:
+    """NaN or infinity would break every request: refused when built and when set."""
+    with pytest.raises(ConfigurationError, match="clock_skew"):
+        FakeCalypso(clock_skew=skew)  # type: ignore[arg-type]
+    async with FakeCalypso(clock_skew=-30) as fake, fake.client() as client:
+        with pytest.raises(ConfigurationError, match="clock_skew"):
+            fake.clock_skew = skew  # type: ignore[assignment]
+        assert fake.clock_skew == -30
+        assert (await client.account.balances()).account == fake.account
 
 
 async def test_a_taken_port_is_an_os_error() -> None:
