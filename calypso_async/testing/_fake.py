@@ -65,8 +65,11 @@ class FakeCalypso(FaultInjection):
     ``INVALID_INVOICE_STATE``; a bad payload field a 400 ``VALIDATION_ERROR`` naming it;
     ``isInterventionResolved`` is ``true`` until an intervention opens; single-fiat
     amounts come from :data:`FAKE_FIAT_RATES`; an unlimited invoice goes ``PAID`` then
-    ``COMPLETED`` on each payment and keeps accepting more; nothing expires by itself
-    (call :meth:`expire`); a webhook subscription is never blocked.
+    ``COMPLETED`` on each payment and keeps accepting more; only an invoice still waiting
+    for its money (``PENDING_PAYMENT`` or ``MEM_POOL_FOUND``) expires, to ``ARCHIVED``,
+    either when :meth:`expire` is called or the first time anything reads or acts on it
+    once its ``expiration`` has passed on the fake's clock (there is no timer), and past
+    its expiration no invoice takes a payment; a webhook subscription is never blocked.
 
     Args:
         api_key: The API key it accepts; random hex when ``None``.
@@ -80,7 +83,7 @@ class FakeCalypso(FaultInjection):
             still be exact, such as ``Decimal("0.01")``.
         latency: Seconds added before every API answer.
         clock_skew: Seconds added to the fake's clock (finite, may be negative), for the
-            timestamp check and the ``Date`` header it sends.
+            timestamp check, the ``Date`` header it sends and invoice expiry.
         timestamp_window: Seconds a request timestamp may be off (180, as Calypso).
         webhook_retry_delays: Seconds before each retry of a failed delivery (Calypso
             waits 30 s, 60 s, 90 s, ...); after the last one the event is given up.
@@ -263,18 +266,19 @@ class FakeCalypso(FaultInjection):
             The invoice's wire JSON after the rules applied.
 
         Raises:
-            FakeCalypsoError: Unknown invoice, or a state that takes no payment.
+            FakeCalypsoError: Unknown invoice, past its expiration, or a state that takes
+                no payment.
             TypeError: ``amount`` is a float.
         """
         self._engine.require_running()
         value = _amount(amount)
-        self._engine.commit(self._engine.book.pay(invoice_id, value, self._engine.utcnow()))
+        self._engine.pay(invoice_id, value)
         return self._engine.invoice_json(invoice_id)
 
     async def mempool(self, invoice_id: str) -> dict[str, Any]:
         """Simulate a payment seen in the mempool: ``PENDING_PAYMENT`` -> ``MEM_POOL_FOUND``."""
         self._engine.require_running()
-        self._engine.commit(self._engine.book.mempool(invoice_id, self._engine.utcnow()))
+        self._engine.mempool(invoice_id)
         return self._engine.invoice_json(invoice_id)
 
     async def settle(self, invoice_id: str) -> dict[str, Any]:
@@ -288,10 +292,13 @@ class FakeCalypso(FaultInjection):
         return self._engine.invoice_json(invoice_id)
 
     async def expire(self, invoice_id: str) -> dict[str, Any]:
-        """Expire a non-final invoice: it ends ``ARCHIVED`` (event ``INVOICE_EXPIRED``).
+        """Expire an invoice now: it ends ``ARCHIVED`` (event ``INVOICE_EXPIRED``).
+
+        Only ``PENDING_PAYMENT`` and ``MEM_POOL_FOUND`` invoices expire: a ``PAID``
+        invoice settles, and a held intervention stays ``PENDING_INTERVENTION``.
 
         Raises:
-            FakeCalypsoError: Unknown invoice, or already final.
+            FakeCalypsoError: Unknown invoice, or in a state that does not expire.
         """
         self._engine.require_running()
         self._engine.expire(invoice_id)
@@ -310,7 +317,7 @@ class FakeCalypso(FaultInjection):
     @property
     def invoices(self) -> list[dict[str, Any]]:
         """Snapshots of every invoice, oldest first."""
-        return [invoice.to_wire() for invoice in self._engine.book.invoices.values()]
+        return [invoice.to_wire() for invoice in self._engine.all_invoices()]
 
     @property
     def subscriptions(self) -> list[dict[str, Any]]:
