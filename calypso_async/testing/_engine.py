@@ -109,6 +109,33 @@ class Engine:
         except TimeoutError:
             pass
 
+    async def wait_quiet(self, timeout: float, *, settlements: bool = True) -> None:
+        """Wait until no delivery is pending and, with ``settlements``, no settle timer.
+
+        Raises:
+            TimeoutError: Something was still pending after ``timeout`` seconds.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                # A settlement sends an event, and a delivery may be retried: loop until
+                # both are quiet at the same moment.
+                while True:
+                    timers = list(self._settling.values()) if settlements else []
+                    if timers:
+                        await asyncio.wait(timers)
+                    await self.deliverer.wait_idle()
+                    if not (settlements and self._settling):
+                        return
+        except TimeoutError:
+            pending = []
+            if self.deliverer.pending:
+                pending.append(f"{self.deliverer.pending} webhook deliveries")
+            if settlements and self._settling:
+                pending.append(f"{len(self._settling)} settlement(s)")
+            raise TimeoutError(
+                f"{' and '.join(pending)} still pending after {timeout:g} s"
+            ) from None
+
     def require_running(self) -> None:
         """Raise ``RuntimeError`` unless the fake is started."""
         if not self.running:

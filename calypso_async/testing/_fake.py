@@ -351,10 +351,20 @@ class FakeCalypso(FaultInjection):
         """Every webhook delivery attempt made, in order of completion."""
         return list(self._engine.deliverer.deliveries)
 
-    async def wait_for_deliveries(self, timeout: float = 5.0) -> None:
-        """Wait until no webhook delivery is queued, in flight or waiting for a retry.
+    async def wait_for_deliveries(self, timeout: float = 5.0, *, settlements: bool = True) -> None:
+        """Wait until the fake has sent every webhook its current state leads to.
+
+        That is: no delivery queued, in flight or waiting for a retry and, with
+        ``settlements`` (the default), no ``PAID`` invoice waiting for ``settle_delay``
+        (its ``COMPLETED`` sends ``INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED``). What a
+        receiver does in answer, such as a resolver's ``return-to-paid``, may cause more:
+        wait for that work (``resolver.join()``), then call this again.
+
+        Args:
+            timeout: Seconds to wait at most.
+            settlements: ``False`` waits for the deliveries already caused only.
 
         Raises:
-            TimeoutError: Deliveries were still pending after ``timeout`` seconds.
+            TimeoutError: Something was still pending after ``timeout`` seconds.
         """
-        await self._engine.deliverer.wait_idle(timeout)
+        await self._engine.wait_quiet(timeout, settlements=settlements)
