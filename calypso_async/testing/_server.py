@@ -118,7 +118,7 @@ class FakeServer:
             body=raw,
         )
         engine.calls.append(call)
-        fault = engine.faults.take(request.path)
+        fault = engine.faults.take(request.path, request.method)
         await engine.pause(engine.latency)
         answer: _Answer | None = None
         if fault is not None and not fault.after_action:
