@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ._client import CalypsoClient
+from ._config import _is_loopback
 from ._errors import CalypsoError, ConfigurationError
 from ._json import format_decimal
 
@@ -130,6 +131,13 @@ async def _serve(args: argparse.Namespace, out: Any) -> int:
     except OSError as exc:
         print(f"{_PROG}: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
+    if not _is_loopback(args.host):
+        print(
+            f"{_PROG}: warning: listening on {args.host}, beyond loopback: anyone who "
+            "can reach this machine on that port can use the test credentials below",
+            file=sys.stderr,
+            flush=True,
+        )
     stop = asyncio.Event()
     commands: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
@@ -234,7 +242,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     fake = commands.add_parser("fake", help="run a local fake Calypso server in the foreground")
-    fake.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    fake.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default loopback; 0.0.0.0 serves every interface, "
+        "with a warning)",
+    )
     fake.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
     fake.add_argument(
         "--settle-delay",

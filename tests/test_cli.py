@@ -225,3 +225,28 @@ def test_invalid_argument_exits_2(
         monkeypatch.setenv(var, value)
     assert main(["invoice", "get", "a b"]) == 2
     assert "whitespace" in capsys.readouterr().err
+
+
+def test_fake_on_every_interface_prints_a_loopback_url_and_warns() -> None:
+    """--host 0.0.0.0: the printed CALYPSO_BASE_URL works with from_env; stderr warns."""
+    everywhere = "0.0.0.0"  # noqa: S104 - what the test is about, for a second or so
+    process = subprocess.Popen(
+        [sys.executable, "-m", "calypso_async", "fake", "--host", everywhere, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        match = FIRST_LINE.fullmatch(process.stdout.readline().strip())
+        assert match, "the first line does not carry a loopback CALYPSO_BASE_URL"
+        assert asyncio.run(_create_invoice(match.groupdict()))
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "warning: listening on 0.0.0.0" in err
+    assert "anyone who can reach this machine" in err

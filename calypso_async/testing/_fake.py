@@ -75,7 +75,9 @@ class FakeCalypso(FaultInjection):
         api_key: The API key it accepts; random hex when ``None``.
         secret_key: The secret that signs requests; random hex when ``None``.
         account: The merchant account id; ``0x`` + 40 random hex when ``None``.
-        host: The loopback address to listen on.
+        host: The address to listen on: loopback by default. ``"0.0.0.0"`` serves every
+            interface (and anyone who can reach them), yet :attr:`base_url` still names
+            ``127.0.0.1``.
         port: The port; ``0`` picks a free one (read :attr:`base_url`).
         settle_delay: Seconds a ``PAID`` invoice waits before ``COMPLETED``; ``None``
             means never by itself (call :meth:`settle`).
@@ -174,7 +176,7 @@ class FakeCalypso(FaultInjection):
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``, once started."""
+        """``http://127.0.0.1:<port>`` (the host it listens on), once started."""
         if not self._server.base_url:
             raise RuntimeError("FakeCalypso is not started yet")
         return self._server.base_url

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import http
+import ipaddress
 import logging
 import uuid
 from collections.abc import Mapping
@@ -77,7 +78,11 @@ class FakeServer:
         self.base_url = ""
 
     async def start(self, host: str, port: int) -> str:
-        """Listen on ``host:port`` (0 picks a free port) and return the base URL."""
+        """Listen on ``host:port`` (0 picks a free port) and return the base URL.
+
+        On every interface (``0.0.0.0``, ``::``) the base URL names loopback, the
+        address a local client may use over plain http.
+        """
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # In-flight handlers end quickly on close (engine pauses wake up), so a short
@@ -92,6 +97,10 @@ class FakeServer:
             self._runner = None
             raise
         bound_host, bound_port = self._runner.addresses[0][:2]
+        if ipaddress.ip_address(bound_host).is_unspecified:
+            # Bound to every interface: clients refuse plain http to 0.0.0.0, but
+            # loopback reaches it and is accepted.
+            bound_host = "::1" if ":" in bound_host else "127.0.0.1"
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.base_url = f"http://{shown}:{bound_port}"
         return self.base_url

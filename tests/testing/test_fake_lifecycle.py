@@ -127,3 +127,10 @@ async def test_recorded_headers_are_case_insensitive(fake: FakeCalypso) -> None:
     (call,) = fake.calls
     assert call.headers["sign"] == call.headers["Sign"]
     assert call.headers["key"] == fake.api_key
+
+
+async def test_on_every_interface_the_base_url_is_still_usable() -> None:
+    """host='0.0.0.0' serves all interfaces; base_url names 127.0.0.1, which clients accept."""
+    async with FakeCalypso(host="0.0.0.0") as fake, fake.client() as client:  # noqa: S104
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", fake.base_url)
+        assert (await client.account.balances()).account == fake.account
