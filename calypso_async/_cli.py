@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -214,6 +215,28 @@ async def _webhooks_list(client: CalypsoClient, args: argparse.Namespace, out: A
         )
 
 
+_ENV_VARS = {
+    "api_key": "CALYPSO_API_KEY",
+    "secret_key": "CALYPSO_SECRET_KEY",
+    "account": "CALYPSO_ACCOUNT",
+    "base_url": "CALYPSO_BASE_URL",
+}
+
+
+def _env_problem(error: ConfigurationError) -> str:
+    """Say what is wrong with the ``CALYPSO_*`` variables, in their own names."""
+    message = str(error)
+    required = [var for name, var in _ENV_VARS.items() if name != "base_url"]
+    if any(not os.environ.get(var) for var in required):
+        return f"{message}; set them to your Calypso credentials"
+    # A value was refused: the message starts with the setting's name ("base_url must
+    # use https: ..."); the user set a variable, so name that instead.
+    for name, var in _ENV_VARS.items():
+        if message.startswith(f"{name} "):
+            return var + message[len(name) :]
+    return message
+
+
 _ApiCommand = Callable[[CalypsoClient, argparse.Namespace, Any], Awaitable[None]]
 
 
@@ -221,7 +244,7 @@ async def _with_client(command: _ApiCommand, args: argparse.Namespace, out: Any)
     try:
         client = CalypsoClient.from_env()
     except ConfigurationError as exc:
-        print(f"{_PROG}: {exc}; set them to your Calypso credentials", file=sys.stderr)
+        print(f"{_PROG}: {_env_problem(exc)}", file=sys.stderr)
         return 2
     try:
         async with client:

@@ -106,7 +106,33 @@ def test_missing_variables_give_a_friendly_exit_2(
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1
     assert "CALYPSO_API_KEY" in lines[0]
+    assert lines[0].endswith("; set them to your Calypso credentials")
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "expected"),
+    [
+        ("CALYPSO_BASE_URL", "http://calypso.example", "CALYPSO_BASE_URL must use https: "),
+        ("CALYPSO_API_KEY", "key with spaces", "CALYPSO_API_KEY must not contain whitespace"),
+    ],
+)
+def test_a_bad_variable_is_named_without_the_missing_variables_hint(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    var: str,
+    value: str,
+    expected: str,
+) -> None:
+    """A refused value names its CALYPSO_* variable; nothing claims a variable is missing."""
+    for name, good in zip(ENV_VARS[:3], ("key", "secret", "0xabc"), strict=True):
+        monkeypatch.setenv(name, good)
+    monkeypatch.setenv(var, value)
+    assert main(["invoice", "get", "abc"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"calypso-async: {expected}")
+    assert "set them to your Calypso credentials" not in err
+    assert value not in err
 
 
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
