@@ -11,12 +11,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from calypso_async import CalypsoClient
 from calypso_async._cli import main
 from calypso_async._demo import run_demo
+from calypso_async.testing import FakeCalypso
+from calypso_async.testing._delivery import Deliverer
 
 ENV_VARS = ("CALYPSO_API_KEY", "CALYPSO_SECRET_KEY", "CALYPSO_ACCOUNT", "CALYPSO_BASE_URL")
 FIRST_LINE = re.compile(
@@ -62,31 +65,106 @@ def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
+def steps_of(story: str) -> list[str]:
+    return [line[len("   - ") :] for line in story.splitlines() if line.startswith("   - ")]
+
+
 def test_demo_tells_three_stories(capsys: pytest.CaptureFixture[str]) -> None:
     """`calypso-async demo` exits 0 and explains the exact, short and over payments."""
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    exact, short, over = out.split("\n\n")[1:4]
+    header, exact, short, over, balance = out.split("\n\n")
+    assert "paid / amount below 0.995 is an UNDERPAY" in header
+    assert "overpay tolerance (0 here)" in header
     assert exact.startswith("1. Paid exactly: 10.234 of 10.234 USDT")
+    assert (
+        "rule: 10.234 / 10.234 = 1.000, between 0.995 and 1 + overpay tolerance 0 -> PAID" in exact
+    )
     assert "- webhook INVOICE_PAID" in exact
     assert "now COMPLETED\n" in exact
     assert "Completed by itself" in exact
     assert short.startswith("2. Paid short: 10.00 of 10.234 USDT")
+    assert "rule: 10.00 / 10.234 = 0.977 < 0.995 -> UNDERPAY intervention" in short
     assert "- webhook INVOICE_PENDING_INTERVENTION" in short
     assert "resolver:" not in short
     assert "now PENDING_INTERVENTION, UNDERPAY intervention open" in short
     assert "HELD: UNDERPAY is held for a human" in short
     assert over.startswith("3. Paid over: 10.50 of 10.234 USDT")
-    assert (
-        "- webhook INVOICE_PENDING_INTERVENTION\n   - resolver: return-to-paid\n"
-        "   - webhook INVOICE_PAID" in over
-    )
+    assert "rule: 10.50 / 10.234 = 1.026 > 1 + overpay tolerance 0 -> OVERPAY intervention" in over
+    # Causes before effects: the intervention, the write answering it, the PAID it
+    # caused; close-intervention only once the money reached the account.
+    steps = steps_of(over)
+    order = [
+        "webhook INVOICE_PENDING_INTERVENTION",
+        "resolver: return-to-paid",
+        "webhook INVOICE_PAID",
+        "webhook INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED",
+        "resolver: close-intervention",
+    ]
+    assert [step for step in steps if step in order] == order
     assert over.rstrip().endswith(
-        "- resolver: close-intervention\n"
         "   now COMPLETED, OVERPAY intervention closed\n"
         "   RESOLVED: OVERPAY resolved: returned to paid, completed and closed."
     )
-    assert "Account balance after settlement: 20.734 USDT" in out
+    assert balance.splitlines() == [
+        "Account balance after settlement: 20.734 USDT",
+        "   = 10.234 from invoice 1 (completed by itself)",
+        "   + 10.50 from invoice 3 (OVERPAY taken by return-to-paid, then completed)",
+        "   Not invoice 2's 10.00 USDT: its UNDERPAY intervention is held for a human;",
+        "   only a COMPLETED invoice credits the account.",
+    ]
+
+
+EXPECTED_STEPS = [
+    [
+        "webhook INVOICE_CREATE_INVOICE",
+        "webhook INVOICE_FUNDS_RECEIVED_FOR_INVOICE",
+        "webhook INVOICE_PAID",
+        "webhook INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED",
+    ],
+    [
+        "webhook INVOICE_CREATE_INVOICE",
+        "webhook INVOICE_FUNDS_RECEIVED_FOR_INVOICE",
+        "webhook INVOICE_PENDING_INTERVENTION",
+    ],
+    [
+        "webhook INVOICE_CREATE_INVOICE",
+        "webhook INVOICE_FUNDS_RECEIVED_FOR_INVOICE",
+        "webhook INVOICE_PENDING_INTERVENTION",
+        "resolver: return-to-paid",
+        "webhook INVOICE_PAID",
+        "webhook INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED",
+        "resolver: close-intervention",
+    ],
+]
+
+
+@pytest.mark.parametrize("trouble", ["late webhooks", "shuffled and repeated webhooks"])
+async def test_demo_story_does_not_depend_on_when_webhooks_arrive(
+    monkeypatch: pytest.MonkeyPatch, trouble: str
+) -> None:
+    """Webhooks arriving 30 ms late, or shuffled and twice, still tell the same stories."""
+    if trouble == "late webhooks":
+        attempt = Deliverer._attempt
+
+        async def late(self: Deliverer, *args: Any) -> None:
+            await asyncio.sleep(0.03)  # a loaded machine: the resolver polls meanwhile
+            await attempt(self, *args)
+
+        monkeypatch.setattr(Deliverer, "_attempt", late)
+    else:
+        start = FakeCalypso.start
+
+        async def misbehaving(self: FakeCalypso) -> None:
+            await start(self)
+            self.reorder_deliveries = True
+            self.duplicate_deliveries = 1
+
+        monkeypatch.setattr(FakeCalypso, "start", misbehaving)
+    out = io.StringIO()
+    assert await run_demo(out) == 0, out.getvalue()
+    stories = out.getvalue().split("\n\n")[1:4]
+    assert [steps_of(story) for story in stories] == EXPECTED_STEPS
 
 
 async def test_run_demo_writes_to_the_stream_it_is_given() -> None:
