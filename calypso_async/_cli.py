@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from . import _json
 from ._client import CalypsoClient
 from ._config import _is_loopback
 from ._errors import CalypsoError, ConfigurationError
@@ -185,11 +186,16 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _json_value(value: Any) -> str:
+    """A value as JSON writes it (``true``, ``null``, every digit), strings unquoted."""
+    return value if isinstance(value, str) else _json.dumps(value).decode()
+
+
 async def _invoice_get(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
     invoice = await client.invoices.get(args.id)
+    # The wire names and values, so what is shown matches the Calypso docs one to one.
     for key, value in invoice.raw.items():
-        if value is not None:
-            print(f"{key}: {_show(value)}", file=out)
+        print(f"{key}: {_json_value(value)}", file=out)
 
 
 async def _account_balances(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:

@@ -262,6 +262,26 @@ def test_api_errors_are_one_line_without_traceback(
     assert "Traceback" not in err
 
 
+def test_invoice_get_shows_every_field_as_json_writes_it(
+    fake_process: tuple[subprocess.Popen[str], dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Wire names with JSON values: true, null and exact amounts, never True or None."""
+    _, env = fake_process
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    invoice_id = asyncio.run(_create_invoice(env))
+    assert main(["invoice", "get", invoice_id]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"id: {invoice_id}" in lines
+    assert "amount: 10.234" in lines
+    assert "isInterventionResolved: true" in lines
+    assert "subscriptionEnabled: false" in lines
+    assert "interventionType: null" in lines
+    assert not any(word in line for line in lines for word in ("True", "False", "None"))
+
+
 @pytest.mark.skipif(os.name != "posix", reason="signals are POSIX")
 def test_fake_subcommand_stops_cleanly_on_sigterm() -> None:
     """SIGTERM ends `calypso-async fake` with exit code 0 and a goodbye line."""
