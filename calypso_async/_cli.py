@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -54,8 +55,8 @@ def _seconds_or_none(text: str) -> float | None:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("seconds cannot be negative")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError("seconds must be finite and not negative")
     return value
 
 
@@ -63,6 +64,16 @@ def _seconds(text: str) -> float:
     value = _seconds_or_none(text)
     if value is None:
         raise argparse.ArgumentTypeError("a number of seconds is needed here")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0-65535 (0 picks a free one)")
     return value
 
 
@@ -277,7 +288,7 @@ def _parser() -> argparse.ArgumentParser:
         help="address to listen on (default loopback; 0.0.0.0 serves every interface, "
         "with a warning)",
     )
-    fake.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
+    fake.add_argument("--port", type=_port, default=8080, help="port (0 picks a free one)")
     fake.add_argument(
         "--settle-delay",
         type=_seconds_or_none,

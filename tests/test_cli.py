@@ -374,3 +374,18 @@ def test_fake_on_every_interface_prints_a_loopback_url_and_warns() -> None:
     assert process.returncode == 0, err
     assert "warning: listening on 0.0.0.0" in err
     assert "anyone who can reach this machine" in err
+
+
+@pytest.mark.parametrize(
+    "argument", [["--settle-delay", "nan"], ["--latency", "inf"], ["--port", "70000"]]
+)
+def test_fake_refuses_impossible_settings_as_usage_errors(
+    argument: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NaN, infinity or a port beyond 65535: exit 2 with a usage line, no traceback."""
+    with pytest.raises(SystemExit) as exited:
+        main(["fake", "--port", "0", *argument])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {argument[0]}" in err
+    assert "Traceback" not in err

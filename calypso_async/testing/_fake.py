@@ -11,7 +11,7 @@ from typing import Any, Self
 from .._client import CalypsoClient
 from .._errors import ConfigurationError
 from ._engine import Engine
-from ._faults import FaultInjection, check_times
+from ._faults import FaultInjection
 from ._records import Delivery, RecordedCall
 from ._rules import FAKE_FIAT_RATES
 from ._server import FakeServer
@@ -242,7 +242,9 @@ class FakeCalypso(FaultInjection):
 
     @duplicate_deliveries.setter
     def duplicate_deliveries(self, copies: int) -> None:
-        self._engine.deliverer.duplicates = check_times(copies + 1) - 1
+        if isinstance(copies, bool) or not isinstance(copies, int) or copies < 0:
+            raise ValueError("duplicate_deliveries must be a whole number of extra copies, >= 0")
+        self._engine.deliverer.duplicates = copies
 
     @property
     def reorder_deliveries(self) -> bool:

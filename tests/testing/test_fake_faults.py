@@ -197,6 +197,10 @@ async def test_bad_fault_arguments_are_refused(fake: FakeCalypso) -> None:
         fake.drop("api/v1/invoice")
     with pytest.raises(ValueError, match="seconds"):
         fake.delay(GET, -1)
+    for copies in (-1, True, "2"):
+        with pytest.raises(ValueError, match="duplicate_deliveries"):
+            fake.duplicate_deliveries = copies  # type: ignore[assignment]
+    assert fake.duplicate_deliveries == 0
 
 
 async def test_pending_faults_count_down_as_calls_use_them(
