@@ -73,10 +73,11 @@ def _webhook(event_type: EventType) -> str:
     return f"webhook {event_type}"
 
 
-def _event_order(event: WebhookEvent) -> tuple[int, str]:
+def _event_order(event: WebhookEvent) -> tuple[int, int, str]:
     # The server numbers events as it raises them; a copy keeps its number.
     event_id = event.id or ""
-    return (int(event_id), "") if event_id.isdigit() else (1 << 62, event_id)
+    numbered = event_id.isascii() and event_id.isdigit()
+    return (0, int(event_id), "") if numbered else (1, 0, event_id)
 
 
 class _Narrator:
@@ -84,7 +85,7 @@ class _Narrator:
 
     def __init__(self) -> None:
         self.stories: dict[str, Story] = {}
-        self._events: dict[str, dict[tuple[int, str], EventType]] = {}
+        self._events: dict[str, dict[tuple[int, int, str], EventType]] = {}
         self._resolutions: dict[str, list[Resolution]] = {}
 
     def on_event(self, event: WebhookEvent) -> None:
