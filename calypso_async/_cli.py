@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
+import os
 import signal
 import sys
 import threading
@@ -32,7 +34,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from . import _json
 from ._client import CalypsoClient
+from ._config import _is_loopback
 from ._errors import CalypsoError, ConfigurationError
 from ._json import format_decimal
 
@@ -51,8 +55,8 @@ def _seconds_or_none(text: str) -> float | None:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("seconds cannot be negative")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError("seconds must be finite and not negative")
     return value
 
 
@@ -60,6 +64,16 @@ def _seconds(text: str) -> float:
     value = _seconds_or_none(text)
     if value is None:
         raise argparse.ArgumentTypeError("a number of seconds is needed here")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0-65535 (0 picks a free one)")
     return value
 
 
@@ -130,6 +144,13 @@ async def _serve(args: argparse.Namespace, out: Any) -> int:
     except OSError as exc:
         print(f"{_PROG}: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
+    if not _is_loopback(args.host):
+        print(
+            f"{_PROG}: warning: listening on {args.host}, beyond loopback: anyone who "
+            "can reach this machine on that port can use the test credentials below",
+            file=sys.stderr,
+            flush=True,
+        )
     stop = asyncio.Event()
     commands: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
@@ -176,11 +197,16 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _json_value(value: Any) -> str:
+    """A value as JSON writes it (``true``, ``null``, every digit), strings unquoted."""
+    return value if isinstance(value, str) else _json.dumps(value).decode()
+
+
 async def _invoice_get(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
     invoice = await client.invoices.get(args.id)
+    # The wire names and values, so what is shown matches the Calypso docs one to one.
     for key, value in invoice.raw.items():
-        if value is not None:
-            print(f"{key}: {_show(value)}", file=out)
+        print(f"{key}: {_json_value(value)}", file=out)
 
 
 async def _account_balances(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
@@ -206,6 +232,28 @@ async def _webhooks_list(client: CalypsoClient, args: argparse.Namespace, out: A
         )
 
 
+_ENV_VARS = {
+    "api_key": "CALYPSO_API_KEY",
+    "secret_key": "CALYPSO_SECRET_KEY",
+    "account": "CALYPSO_ACCOUNT",
+    "base_url": "CALYPSO_BASE_URL",
+}
+
+
+def _env_problem(error: ConfigurationError) -> str:
+    """Say what is wrong with the ``CALYPSO_*`` variables, in their own names."""
+    message = str(error)
+    required = [var for name, var in _ENV_VARS.items() if name != "base_url"]
+    if any(not os.environ.get(var) for var in required):
+        return f"{message}; set them to your Calypso credentials"
+    # A value was refused: the message starts with the setting's name ("base_url must
+    # use https: ..."); the user set a variable, so name that instead.
+    for name, var in _ENV_VARS.items():
+        if message.startswith(f"{name} "):
+            return var + message[len(name) :]
+    return message
+
+
 _ApiCommand = Callable[[CalypsoClient, argparse.Namespace, Any], Awaitable[None]]
 
 
@@ -213,7 +261,7 @@ async def _with_client(command: _ApiCommand, args: argparse.Namespace, out: Any)
     try:
         client = CalypsoClient.from_env()
     except ConfigurationError as exc:
-        print(f"{_PROG}: {exc}; set them to your Calypso credentials", file=sys.stderr)
+        print(f"{_PROG}: {_env_problem(exc)}", file=sys.stderr)
         return 2
     try:
         async with client:
@@ -234,8 +282,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     fake = commands.add_parser("fake", help="run a local fake Calypso server in the foreground")
-    fake.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
-    fake.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
+    fake.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default loopback; 0.0.0.0 serves every interface, "
+        "with a warning)",
+    )
+    fake.add_argument("--port", type=_port, default=8080, help="port (0 picks a free one)")
     fake.add_argument(
         "--settle-delay",
         type=_seconds_or_none,

@@ -5,6 +5,13 @@ the way it would in production: FakeCalypso sends signed webhooks to an aiohttp.
 endpoint built with :func:`webhook_handler`, which hands ``INVOICE_PENDING_INTERVENTION``
 events to an :class:`InterventionResolver` running as a background worker. The default
 policy resolves the overpaid invoice and holds the underpaid one.
+
+Each story is told once everything has settled, not as things arrive: webhooks race the
+resolver's calls, so arrival order would change from run to run. The webhooks received
+are put in the order the server raised them (their event ids), and each resolver write
+where it causally belongs: ``return-to-paid`` just before the ``INVOICE_PAID`` it
+caused, ``close-intervention`` after ``INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED`` (the
+fake accepts it only once the invoice is ``COMPLETED``).
 """
 
 from __future__ import annotations
@@ -21,33 +28,37 @@ from aiohttp import web
 from ._client import CalypsoClient
 from ._enums import EventType, InvoiceState, ServiceType
 from ._errors import CalypsoError
+from ._json import format_decimal
 from ._models import Invoice, WebhookEvent
 from ._resolution import Outcome, Resolution
 from ._resolver import InterventionResolver
 from ._webhook_handler import webhook_handler
-from .testing import FakeCalypso, FakeCalypsoError
+from .testing import UNDERPAY_THRESHOLD, FakeCalypso, FakeCalypsoError
 
 __all__ = ["Story", "run_demo"]
 
 AMOUNT = Decimal("10.234")
 CURRENCY = "USDT"
+OVERPAY_TOLERANCE = Decimal(0)
 _SCENARIOS = (
     ("paid exactly", Decimal("10.234")),
     ("paid short", Decimal("10.00")),
     ("paid over", Decimal("10.50")),
 )
 _SETTLE_DELAY = 0.05
+_RETURN = "resolver: return-to-paid"
+_CLOSE = "resolver: close-intervention"
 
 
 @attrs.define
 class Story:
-    """What happened to one demo invoice, told as it happens.
+    """What happened to one demo invoice.
 
     Attributes:
         title: A few words on the scenario (``"paid short"``).
         paid: What the payer sent.
         invoice: The last state of the invoice the demo read.
-        steps: Webhooks received and resolver steps, in order.
+        steps: Webhooks received and resolver writes, in causal order.
         outcome: One sentence on how it ended.
     """
 
@@ -58,31 +69,84 @@ class Story:
     outcome: str = ""
 
 
+def _webhook(event_type: EventType) -> str:
+    return f"webhook {event_type}"
+
+
+def _event_order(event: WebhookEvent) -> tuple[int, int, str]:
+    # The server numbers events as it raises them; a copy keeps its number.
+    event_id = event.id or ""
+    numbered = event_id.isascii() and event_id.isdigit()
+    return (0, int(event_id), "") if numbered else (1, 0, event_id)
+
+
 class _Narrator:
-    """Collects webhooks and resolutions into the story of each invoice."""
+    """Collects webhooks and resolutions, then tells each invoice's story in causal order."""
 
     def __init__(self) -> None:
         self.stories: dict[str, Story] = {}
+        self._events: dict[str, dict[tuple[int, int, str], EventType]] = {}
+        self._resolutions: dict[str, list[Resolution]] = {}
 
     def on_event(self, event: WebhookEvent) -> None:
-        story = self.stories.get(event.invoice_id or "")
-        if story is not None and event.event_type is not None:
-            story.steps.append(f"webhook {event.event_type}")
+        if event.invoice_id in self.stories and event.event_type is not None:
+            events = self._events.setdefault(event.invoice_id, {})
+            events[_event_order(event)] = event.event_type
 
     def on_outcome(self, resolution: Resolution) -> None:
-        story = self.stories.get(resolution.invoice_id or "")
-        if story is None:
-            return
-        # Place each write where it happened: return-to-paid answers the intervention
-        # webhook (and causes the PAID/COMPLETED ones); close-intervention comes last.
-        after = f"webhook {EventType.INVOICE_PENDING_INTERVENTION}"
-        position = story.steps.index(after) + 1 if after in story.steps else len(story.steps)
-        for write in resolution.writes:
-            if write == "return-to-paid":
-                story.steps.insert(position, f"resolver: {write}")
-            else:
-                story.steps.append(f"resolver: {write}")
-        story.outcome = f"{resolution.outcome}: {resolution.reason}."
+        if resolution.invoice_id in self.stories:
+            self._resolutions.setdefault(resolution.invoice_id, []).append(resolution)
+
+    def tell(self) -> list[Story]:
+        """Fill in every story's steps and outcome from what was collected."""
+        for invoice_id, story in self.stories.items():
+            events = self._events.get(invoice_id, {})
+            story.steps = [_webhook(events[key]) for key in sorted(events)]
+            resolutions = self._resolutions.get(invoice_id, [])
+            writes = [write for resolution in resolutions for write in resolution.writes]
+            if "return-to-paid" in writes:
+                _insert_return(story.steps)
+            if "close-intervention" in writes:
+                _insert_close(story.steps)
+            story.outcome = _outcome(story, resolutions)
+        return list(self.stories.values())
+
+
+def _insert_return(steps: list[str]) -> None:
+    """Put return-to-paid before the INVOICE_PAID that followed the intervention."""
+    opened = _webhook(EventType.INVOICE_PENDING_INTERVENTION)
+    start = steps.index(opened) + 1 if opened in steps else len(steps)
+    paid = _webhook(EventType.INVOICE_PAID)
+    position = steps.index(paid, start) if paid in steps[start:] else start
+    steps.insert(position, _RETURN)
+
+
+def _insert_close(steps: list[str]) -> None:
+    """Put close-intervention after the settlement (the fake refuses it before)."""
+    settled = _webhook(EventType.INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED)
+    last = max((i for i, step in enumerate(steps) if step == settled), default=len(steps) - 1)
+    steps.insert(last + 1, _CLOSE)
+
+
+def _outcome(story: Story, resolutions: list[Resolution]) -> str:
+    # A duplicate webhook may add a SKIPPED run; the run that did the work tells more.
+    telling = [r for r in resolutions if r.outcome is not Outcome.SKIPPED] or resolutions
+    if telling:
+        return f"{telling[-1].outcome}: {telling[-1].reason}."
+    if story.invoice.state is InvoiceState.COMPLETED:
+        return "Completed by itself: no intervention, nothing to do."
+    return ""
+
+
+def _rule(paid: Decimal, amount: Decimal = AMOUNT) -> str:
+    """The payment rule applied to one payment, with the numbers, as the fake applies it."""
+    ratio = f"{format_decimal(paid)} / {format_decimal(amount)} = {paid / amount:.3f}"
+    tolerance = f"1 + overpay tolerance {format_decimal(OVERPAY_TOLERANCE)}"
+    if paid < amount * UNDERPAY_THRESHOLD:
+        return f"{ratio} < {UNDERPAY_THRESHOLD} -> UNDERPAY intervention"
+    if paid > amount * (1 + OVERPAY_TOLERANCE):
+        return f"{ratio} > {tolerance} -> OVERPAY intervention"
+    return f"{ratio}, between {UNDERPAY_THRESHOLD} and {tolerance} -> PAID"
 
 
 @asynccontextmanager
@@ -125,18 +189,18 @@ async def _create_and_pay(client: CalypsoClient, fake: FakeCalypso, narrator: _N
         await fake.pay(invoice.id, paid)
 
 
-async def _finish(client: CalypsoClient, stories: list[Story]) -> None:
-    for story in stories:
-        story.invoice = await client.invoices.get(story.invoice.id)
-        if story.invoice.state is InvoiceState.PAID and not story.invoice.intervention_type:
-            story.invoice = await client.invoices.wait_for(
-                story.invoice.id, InvoiceState.COMPLETED, timeout=10, interval=_SETTLE_DELAY
-            )
-        if not story.outcome and story.invoice.state is InvoiceState.COMPLETED:
-            story.outcome = "Completed by itself: no intervention, nothing to do."
+def _credited(stories: list[Story]) -> Decimal:
+    return sum(
+        (s.invoice.total_debit_amount or Decimal(0) for s in stories if _is_completed(s)),
+        Decimal(0),
+    )
 
 
-def _check(stories: list[Story]) -> str | None:
+def _is_completed(story: Story) -> bool:
+    return story.invoice.state is InvoiceState.COMPLETED
+
+
+def _check(stories: list[Story], balance: Decimal) -> str | None:
     exact, short, over = (story.invoice for story in stories)
     if exact.state is not InvoiceState.COMPLETED:
         return f"the exactly paid invoice ended {exact.state}, not COMPLETED"
@@ -148,6 +212,8 @@ def _check(stories: list[Story]) -> str | None:
         return "the resolver did not report the underpaid invoice as HELD"
     if not stories[2].outcome.startswith(Outcome.RESOLVED):
         return "the resolver did not report the overpaid invoice as RESOLVED"
+    if balance != _credited(stories):
+        return f"the account holds {balance} {CURRENCY}, not what the completed invoices paid"
     return None
 
 
@@ -161,8 +227,39 @@ def _tell(out: TextIO, stories: list[Story]) -> None:
         out.write(
             f"\n{index}. {story.title.capitalize()}: {story.paid} of {AMOUNT} {CURRENCY}\n"
             f"   invoice {invoice.id}\n"
+            f"   rule: {_rule(story.paid)}\n"
             + "".join(f"   - {step}\n" for step in story.steps)
             + f"   {now}\n   {story.outcome}\n"
+        )
+
+
+def _tell_balance(out: TextIO, stories: list[Story], balance: Decimal) -> None:
+    """Explain the balance: which invoices were credited, and why the others were not."""
+    out.write(f"\nAccount balance after settlement: {format_decimal(balance)} {CURRENCY}\n")
+    sign = "="
+    for index, story in enumerate(stories, start=1):
+        invoice = story.invoice
+        if not _is_completed(story):
+            continue
+        how = (
+            "completed by itself"
+            if invoice.intervention_type is None
+            else f"{invoice.intervention_type} taken by return-to-paid, then completed"
+        )
+        out.write(f"   {sign} {format_decimal(story.paid)} from invoice {index} ({how})\n")
+        sign = "+"
+    for index, story in enumerate(stories, start=1):
+        invoice = story.invoice
+        if _is_completed(story):
+            continue
+        why = (
+            f"its {invoice.intervention_type} intervention is held for a human"
+            if invoice.state is InvoiceState.PENDING_INTERVENTION
+            else f"it is {invoice.state}"
+        )
+        out.write(
+            f"   Not invoice {index}'s {format_decimal(story.paid)} {CURRENCY}: {why};\n"
+            "   only a COMPLETED invoice credits the account.\n"
         )
 
 
@@ -174,11 +271,17 @@ async def run_demo(out: TextIO) -> int:
     """
     narrator = _Narrator()
     try:
-        async with FakeCalypso(settle_delay=_SETTLE_DELAY) as fake, fake.client() as client:
+        async with (
+            FakeCalypso(settle_delay=_SETTLE_DELAY, overpay_tolerance=OVERPAY_TOLERANCE) as fake,
+            fake.client() as client,
+        ):
             out.write(
                 f"calypso-async demo against an in-process FakeCalypso at {fake.base_url}\n"
                 f"Three SINGLE invoices of {AMOUNT} {CURRENCY}: "
                 "paid exactly, paid short, paid over.\n"
+                f"The rule: paid / amount below {UNDERPAY_THRESHOLD} is an UNDERPAY, above "
+                f"1 + the overpay tolerance ({format_decimal(OVERPAY_TOLERANCE)} here) an "
+                "OVERPAY;\nboth wait in PENDING_INTERVENTION for the merchant.\n"
                 "Webhooks go to a local aiohttp endpoint feeding an InterventionResolver "
                 "(default policy: resolve OVERPAY, hold UNDERPAY).\n"
             )
@@ -190,20 +293,22 @@ async def run_demo(out: TextIO) -> int:
             )
             async with resolver, _webhook_endpoint(narrator, resolver, client):
                 await _create_and_pay(client, fake, narrator)
-                stories = list(narrator.stories.values())
-                # Webhooks of the exact payment keep coming until it is COMPLETED.
-                await _finish(client, stories)
+                # The payments' webhooks and settlements; the resolver's work on the
+                # interventions; then the webhooks and settlement that work caused.
                 await fake.wait_for_deliveries(timeout=10)
                 await resolver.join()
-                await _finish(client, stories)
+                await fake.wait_for_deliveries(timeout=10)
+            for story in narrator.stories.values():
+                story.invoice = await client.invoices.get(story.invoice.id)
+            stories = narrator.tell()
+            balances = (await client.account.balances()).balances
+            balance = sum((b.amount for b in balances if b.currency == CURRENCY), Decimal(0))
             _tell(out, stories)
-            balances = await client.account.balances()
-            held = ", ".join(f"{b.amount} {b.currency}" for b in balances.balances) or "nothing"
-            out.write(f"\nAccount balance after settlement: {held}\n")
+            _tell_balance(out, stories, balance)
     except (CalypsoError, FakeCalypsoError, OSError, TimeoutError) as exc:
         out.write(f"\ndemo failed: {type(exc).__name__}: {exc}\n")
         return 1
-    problem = _check(stories)
+    problem = _check(stories, balance)
     if problem is not None:
         out.write(f"\ndemo failed: {problem}\n")
         return 1

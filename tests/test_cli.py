@@ -11,12 +11,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from calypso_async import CalypsoClient
 from calypso_async._cli import main
 from calypso_async._demo import run_demo
+from calypso_async.testing import FakeCalypso
+from calypso_async.testing._delivery import Deliverer
 
 ENV_VARS = ("CALYPSO_API_KEY", "CALYPSO_SECRET_KEY", "CALYPSO_ACCOUNT", "CALYPSO_BASE_URL")
 FIRST_LINE = re.compile(
@@ -62,31 +65,106 @@ def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
+def steps_of(story: str) -> list[str]:
+    return [line[len("   - ") :] for line in story.splitlines() if line.startswith("   - ")]
+
+
 def test_demo_tells_three_stories(capsys: pytest.CaptureFixture[str]) -> None:
     """`calypso-async demo` exits 0 and explains the exact, short and over payments."""
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    exact, short, over = out.split("\n\n")[1:4]
+    header, exact, short, over, balance = out.split("\n\n")
+    assert "paid / amount below 0.995 is an UNDERPAY" in header
+    assert "overpay tolerance (0 here)" in header
     assert exact.startswith("1. Paid exactly: 10.234 of 10.234 USDT")
+    assert (
+        "rule: 10.234 / 10.234 = 1.000, between 0.995 and 1 + overpay tolerance 0 -> PAID" in exact
+    )
     assert "- webhook INVOICE_PAID" in exact
     assert "now COMPLETED\n" in exact
     assert "Completed by itself" in exact
     assert short.startswith("2. Paid short: 10.00 of 10.234 USDT")
+    assert "rule: 10.00 / 10.234 = 0.977 < 0.995 -> UNDERPAY intervention" in short
     assert "- webhook INVOICE_PENDING_INTERVENTION" in short
     assert "resolver:" not in short
     assert "now PENDING_INTERVENTION, UNDERPAY intervention open" in short
     assert "HELD: UNDERPAY is held for a human" in short
     assert over.startswith("3. Paid over: 10.50 of 10.234 USDT")
-    assert (
-        "- webhook INVOICE_PENDING_INTERVENTION\n   - resolver: return-to-paid\n"
-        "   - webhook INVOICE_PAID" in over
-    )
+    assert "rule: 10.50 / 10.234 = 1.026 > 1 + overpay tolerance 0 -> OVERPAY intervention" in over
+    # Causes before effects: the intervention, the write answering it, the PAID it
+    # caused; close-intervention only once the money reached the account.
+    steps = steps_of(over)
+    order = [
+        "webhook INVOICE_PENDING_INTERVENTION",
+        "resolver: return-to-paid",
+        "webhook INVOICE_PAID",
+        "webhook INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED",
+        "resolver: close-intervention",
+    ]
+    assert [step for step in steps if step in order] == order
     assert over.rstrip().endswith(
-        "- resolver: close-intervention\n"
         "   now COMPLETED, OVERPAY intervention closed\n"
         "   RESOLVED: OVERPAY resolved: returned to paid, completed and closed."
     )
-    assert "Account balance after settlement: 20.734 USDT" in out
+    assert balance.splitlines() == [
+        "Account balance after settlement: 20.734 USDT",
+        "   = 10.234 from invoice 1 (completed by itself)",
+        "   + 10.50 from invoice 3 (OVERPAY taken by return-to-paid, then completed)",
+        "   Not invoice 2's 10.00 USDT: its UNDERPAY intervention is held for a human;",
+        "   only a COMPLETED invoice credits the account.",
+    ]
+
+
+EXPECTED_STEPS = [
+    [
+        "webhook INVOICE_CREATE_INVOICE",
+        "webhook INVOICE_FUNDS_RECEIVED_FOR_INVOICE",
+        "webhook INVOICE_PAID",
+        "webhook INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED",
+    ],
+    [
+        "webhook INVOICE_CREATE_INVOICE",
+        "webhook INVOICE_FUNDS_RECEIVED_FOR_INVOICE",
+        "webhook INVOICE_PENDING_INTERVENTION",
+    ],
+    [
+        "webhook INVOICE_CREATE_INVOICE",
+        "webhook INVOICE_FUNDS_RECEIVED_FOR_INVOICE",
+        "webhook INVOICE_PENDING_INTERVENTION",
+        "resolver: return-to-paid",
+        "webhook INVOICE_PAID",
+        "webhook INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED",
+        "resolver: close-intervention",
+    ],
+]
+
+
+@pytest.mark.parametrize("trouble", ["late webhooks", "shuffled and repeated webhooks"])
+async def test_demo_story_does_not_depend_on_when_webhooks_arrive(
+    monkeypatch: pytest.MonkeyPatch, trouble: str
+) -> None:
+    """Webhooks arriving 30 ms late, or shuffled and twice, still tell the same stories."""
+    if trouble == "late webhooks":
+        attempt = Deliverer._attempt
+
+        async def late(self: Deliverer, *args: Any) -> None:
+            await asyncio.sleep(0.03)  # a loaded machine: the resolver polls meanwhile
+            await attempt(self, *args)
+
+        monkeypatch.setattr(Deliverer, "_attempt", late)
+    else:
+        start = FakeCalypso.start
+
+        async def misbehaving(self: FakeCalypso) -> None:
+            await start(self)
+            self.reorder_deliveries = True
+            self.duplicate_deliveries = 1
+
+        monkeypatch.setattr(FakeCalypso, "start", misbehaving)
+    out = io.StringIO()
+    assert await run_demo(out) == 0, out.getvalue()
+    stories = out.getvalue().split("\n\n")[1:4]
+    assert [steps_of(story) for story in stories] == EXPECTED_STEPS
 
 
 async def test_run_demo_writes_to_the_stream_it_is_given() -> None:
@@ -106,7 +184,33 @@ def test_missing_variables_give_a_friendly_exit_2(
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1
     assert "CALYPSO_API_KEY" in lines[0]
+    assert lines[0].endswith("; set them to your Calypso credentials")
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "expected"),
+    [
+        ("CALYPSO_BASE_URL", "http://calypso.example", "CALYPSO_BASE_URL must use https: "),
+        ("CALYPSO_API_KEY", "key with spaces", "CALYPSO_API_KEY must not contain whitespace"),
+    ],
+)
+def test_a_bad_variable_is_named_without_the_missing_variables_hint(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    var: str,
+    value: str,
+    expected: str,
+) -> None:
+    """A refused value names its CALYPSO_* variable; nothing claims a variable is missing."""
+    for name, good in zip(ENV_VARS[:3], ("key", "secret", "0xabc"), strict=True):
+        monkeypatch.setenv(name, good)
+    monkeypatch.setenv(var, value)
+    assert main(["invoice", "get", "abc"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"calypso-async: {expected}")
+    assert "set them to your Calypso credentials" not in err
+    assert value not in err
 
 
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -156,6 +260,26 @@ def test_api_errors_are_one_line_without_traceback(
     assert "NotFoundError" in err
     assert "INVOICE_NOT_FOUND" in err
     assert "Traceback" not in err
+
+
+def test_invoice_get_shows_every_field_as_json_writes_it(
+    fake_process: tuple[subprocess.Popen[str], dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Wire names with JSON values: true, null and exact amounts, never True or None."""
+    _, env = fake_process
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    invoice_id = asyncio.run(_create_invoice(env))
+    assert main(["invoice", "get", invoice_id]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"id: {invoice_id}" in lines
+    assert "amount: 10.234" in lines
+    assert "isInterventionResolved: true" in lines
+    assert "subscriptionEnabled: false" in lines
+    assert "interventionType: null" in lines
+    assert not any(word in line for line in lines for word in ("True", "False", "None"))
 
 
 @pytest.mark.skipif(os.name != "posix", reason="signals are POSIX")
@@ -225,3 +349,43 @@ def test_invalid_argument_exits_2(
         monkeypatch.setenv(var, value)
     assert main(["invoice", "get", "a b"]) == 2
     assert "whitespace" in capsys.readouterr().err
+
+
+def test_fake_on_every_interface_prints_a_loopback_url_and_warns() -> None:
+    """--host 0.0.0.0: the printed CALYPSO_BASE_URL works with from_env; stderr warns."""
+    everywhere = "0.0.0.0"  # noqa: S104 - what the test is about, for a second or so
+    process = subprocess.Popen(
+        [sys.executable, "-m", "calypso_async", "fake", "--host", everywhere, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        match = FIRST_LINE.fullmatch(process.stdout.readline().strip())
+        assert match, "the first line does not carry a loopback CALYPSO_BASE_URL"
+        assert asyncio.run(_create_invoice(match.groupdict()))
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "warning: listening on 0.0.0.0" in err
+    assert "anyone who can reach this machine" in err
+
+
+@pytest.mark.parametrize(
+    "argument", [["--settle-delay", "nan"], ["--latency", "inf"], ["--port", "70000"]]
+)
+def test_fake_refuses_impossible_settings_as_usage_errors(
+    argument: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NaN, infinity or a port beyond 65535: exit 2 with a usage line, no traceback."""
+    with pytest.raises(SystemExit) as exited:
+        main(["fake", "--port", "0", *argument])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {argument[0]}" in err
+    assert "Traceback" not in err

@@ -130,19 +130,9 @@ class Deliverer:
         }
         return _Message(subscription, wire, body, headers)
 
-    async def wait_idle(self, timeout: float) -> None:
-        """Return once nothing is queued, in flight or waiting for a retry.
-
-        Raises:
-            TimeoutError: Deliveries were still pending after ``timeout`` seconds.
-        """
-        try:
-            async with asyncio.timeout(timeout):
-                await self._idle.wait()
-        except TimeoutError:
-            raise TimeoutError(
-                f"{self._pending} webhook deliveries still pending after {timeout:g} s"
-            ) from None
+    async def wait_idle(self) -> None:
+        """Return once nothing is queued, in flight or waiting for a retry."""
+        await self._idle.wait()
 
     async def _work(self) -> None:
         while True:

@@ -2,7 +2,11 @@
 
 The HTTP layer and the ``FakeCalypso`` facade both act through this object, so a payment
 simulated in Python and a ``return-to-paid`` received over HTTP follow the same path:
-change the book, then :meth:`Engine.commit` the events (deliver them, start settlement).
+archive the invoice if its expiration has passed, change the book, then
+:meth:`Engine.commit` the events (deliver them, start settlement).
+
+Expiry is lazy: an invoice past its expiration is archived (``INVOICE_EXPIRED``) the
+next time anything reads or acts on it, so it needs no timer and follows ``clock_skew``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 from .._enums import EventType, InvoiceState
 from ._delivery import Deliverer
 from ._faults import FaultPlan
-from ._invoice import InvoiceEvent, wire_date_naive
+from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent, wire_date_naive
 from ._records import RecordedCall
 from ._state import InvoiceBook
 from ._subscriptions import SubscriptionBook
@@ -105,6 +109,33 @@ class Engine:
         except TimeoutError:
             pass
 
+    async def wait_quiet(self, timeout: float, *, settlements: bool = True) -> None:
+        """Wait until no delivery is pending and, with ``settlements``, no settle timer.
+
+        Raises:
+            TimeoutError: Something was still pending after ``timeout`` seconds.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                # A settlement sends an event, and a delivery may be retried: loop until
+                # both are quiet at the same moment.
+                while True:
+                    timers = list(self._settling.values()) if settlements else []
+                    if timers:
+                        await asyncio.wait(timers)
+                    await self.deliverer.wait_idle()
+                    if not (settlements and self._settling):
+                        return
+        except TimeoutError:
+            pending = []
+            if self.deliverer.pending:
+                pending.append(f"{self.deliverer.pending} webhook deliveries")
+            if settlements and self._settling:
+                pending.append(f"{len(self._settling)} settlement(s)")
+            raise TimeoutError(
+                f"{' and '.join(pending)} still pending after {timeout:g} s"
+            ) from None
+
     def require_running(self) -> None:
         """Raise ``RuntimeError`` unless the fake is started."""
         if not self.running:
@@ -148,8 +179,54 @@ class Engine:
         if self.book.find(invoice_id).state is InvoiceState.PAID:
             self.commit(self.book.settle(invoice_id, self.utcnow()))
 
+    # -- invoices: every read and action archives what has expired first -----------
+
+    def find(self, invoice_id: str) -> FakeInvoice:
+        """Return an invoice, archived first if its expiration has passed (404 if none)."""
+        self.commit(self.book.expire_due(invoice_id, self.utcnow()))
+        return self.book.find(invoice_id)
+
+    def find_by_key(self, idempotency_key: str) -> FakeInvoice:
+        """Return the invoice created with ``idempotency_key``, as :meth:`find` does."""
+        return self.find(self.book.find_by_key(idempotency_key).id)
+
+    def all_invoices(self) -> list[FakeInvoice]:
+        """Every invoice, oldest first, each archived first if it has expired."""
+        return [self.find(invoice_id) for invoice_id in list(self.book.invoices)]
+
+    def invoice_json(self, invoice_id: str) -> dict[str, Any]:
+        """Return an invoice's wire JSON, or raise ``FakeCalypsoError`` (404)."""
+        return self.find(invoice_id).to_wire()
+
+    def create(self, draft: InvoiceDraft) -> FakeInvoice:
+        """Create an invoice (or find the one its idempotency key made)."""
+        invoice, events = self.book.create(draft, self.utcnow())
+        self.commit(events)
+        return self.find(invoice.id)
+
+    def pay(self, invoice_id: str, amount: Decimal) -> None:
+        """Record a payment and apply the payment rules."""
+        self.find(invoice_id)
+        self.commit(self.book.pay(invoice_id, amount, self.utcnow()))
+
+    def mempool(self, invoice_id: str) -> None:
+        """Mark a pending invoice's payment as seen in the mempool."""
+        self.find(invoice_id)
+        self.commit(self.book.mempool(invoice_id, self.utcnow()))
+
+    def return_to_paid(self, invoice_id: str) -> None:
+        """Accept an intervention's money: ``PENDING_INTERVENTION`` -> ``PAID``."""
+        self.find(invoice_id)
+        self.commit(self.book.return_to_paid(invoice_id, self.utcnow()))
+
+    def close_intervention(self, invoice_id: str) -> None:
+        """Mark a ``COMPLETED`` invoice's open intervention resolved."""
+        self.find(invoice_id)
+        self.book.close_intervention(invoice_id)
+
     def settle_now(self, invoice_id: str) -> None:
         """Settle a ``PAID`` invoice at once, cancelling its timer."""
+        self.find(invoice_id)
         events = self.book.settle(invoice_id, self.utcnow())
         timer = self._settling.pop(invoice_id, None)
         if timer is not None:
@@ -157,13 +234,6 @@ class Engine:
         self.commit(events)
 
     def expire(self, invoice_id: str) -> None:
-        """Expire a non-final invoice (``ARCHIVED``), cancelling its settlement timer."""
-        events = self.book.expire(invoice_id, self.utcnow())
-        timer = self._settling.pop(invoice_id, None)
-        if timer is not None:
-            timer.cancel()
-        self.commit(events)
-
-    def invoice_json(self, invoice_id: str) -> dict[str, Any]:
-        """Return an invoice's wire JSON, or raise ``FakeCalypsoError`` (404)."""
-        return self.book.find(invoice_id).to_wire()
+        """Expire an invoice still waiting for its money (``ARCHIVED``)."""
+        self.find(invoice_id)
+        self.commit(self.book.expire(invoice_id, self.utcnow()))

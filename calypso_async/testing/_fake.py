@@ -9,8 +9,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Self
 
 from .._client import CalypsoClient
+from .._errors import ConfigurationError
 from ._engine import Engine
-from ._faults import FaultInjection, check_times
+from ._faults import FaultInjection
 from ._records import Delivery, RecordedCall
 from ._rules import FAKE_FIAT_RATES
 from ._server import FakeServer
@@ -25,6 +26,13 @@ def _seconds(name: str, value: float, *, positive: bool = False) -> float:
         raise ValueError(
             f"{name} must be a finite, {'positive' if positive else 'non-negative'} number"
         )
+    return float(value)
+
+
+def _skew(value: float) -> float:
+    # NaN or infinity would make every timestamp check, and so every request, fail.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigurationError("clock_skew must be a finite number of seconds (may be negative)")
     return float(value)
 
 
@@ -57,22 +65,27 @@ class FakeCalypso(FaultInjection):
     ``INVALID_INVOICE_STATE``; a bad payload field a 400 ``VALIDATION_ERROR`` naming it;
     ``isInterventionResolved`` is ``true`` until an intervention opens; single-fiat
     amounts come from :data:`FAKE_FIAT_RATES`; an unlimited invoice goes ``PAID`` then
-    ``COMPLETED`` on each payment and keeps accepting more; nothing expires by itself
-    (call :meth:`expire`); a webhook subscription is never blocked.
+    ``COMPLETED`` on each payment and keeps accepting more; only an invoice still waiting
+    for its money (``PENDING_PAYMENT`` or ``MEM_POOL_FOUND``) expires, to ``ARCHIVED``,
+    either when :meth:`expire` is called or the first time anything reads or acts on it
+    once its ``expiration`` has passed on the fake's clock (there is no timer), and past
+    its expiration no invoice takes a payment; a webhook subscription is never blocked.
 
     Args:
         api_key: The API key it accepts; random hex when ``None``.
         secret_key: The secret that signs requests; random hex when ``None``.
         account: The merchant account id; ``0x`` + 40 random hex when ``None``.
-        host: The loopback address to listen on.
+        host: The address to listen on: loopback by default. ``"0.0.0.0"`` serves every
+            interface (and anyone who can reach them), yet :attr:`base_url` still names
+            ``127.0.0.1``.
         port: The port; ``0`` picks a free one (read :attr:`base_url`).
         settle_delay: Seconds a ``PAID`` invoice waits before ``COMPLETED``; ``None``
             means never by itself (call :meth:`settle`).
         overpay_tolerance: The fraction of the amount a payment may exceed it by and
             still be exact, such as ``Decimal("0.01")``.
         latency: Seconds added before every API answer.
-        clock_skew: Seconds added to the fake's clock, for the timestamp check and the
-            ``Date`` header it sends.
+        clock_skew: Seconds added to the fake's clock (finite, may be negative), for the
+            timestamp check, the ``Date`` header it sends and invoice expiry.
         timestamp_window: Seconds a request timestamp may be off (180, as Calypso).
         webhook_retry_delays: Seconds before each retry of a failed delivery (Calypso
             waits 30 s, 60 s, 90 s, ...); after the last one the event is given up.
@@ -112,7 +125,7 @@ class FakeCalypso(FaultInjection):
             settle_delay=None if settle_delay is None else _seconds("settle_delay", settle_delay),
             overpay_tolerance=tolerance,
             latency=_seconds("latency", latency),
-            clock_skew=float(clock_skew),
+            clock_skew=_skew(clock_skew),
             timestamp_window=_seconds("timestamp_window", timestamp_window, positive=True),
             webhook_retry_delays=[
                 _seconds("webhook_retry_delays", d) for d in webhook_retry_delays
@@ -163,7 +176,7 @@ class FakeCalypso(FaultInjection):
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``, once started."""
+        """``http://127.0.0.1:<port>`` (the host it listens on), once started."""
         if not self._server.base_url:
             raise RuntimeError("FakeCalypso is not started yet")
         return self._server.base_url
@@ -220,7 +233,7 @@ class FakeCalypso(FaultInjection):
 
     @clock_skew.setter
     def clock_skew(self, seconds: float) -> None:
-        self._engine.clock_skew = float(seconds)
+        self._engine.clock_skew = _skew(seconds)
 
     @property
     def duplicate_deliveries(self) -> int:
@@ -229,7 +242,9 @@ class FakeCalypso(FaultInjection):
 
     @duplicate_deliveries.setter
     def duplicate_deliveries(self, copies: int) -> None:
-        self._engine.deliverer.duplicates = check_times(copies + 1) - 1
+        if isinstance(copies, bool) or not isinstance(copies, int) or copies < 0:
+            raise ValueError("duplicate_deliveries must be a whole number of extra copies, >= 0")
+        self._engine.deliverer.duplicates = copies
 
     @property
     def reorder_deliveries(self) -> bool:
@@ -255,18 +270,19 @@ class FakeCalypso(FaultInjection):
             The invoice's wire JSON after the rules applied.
 
         Raises:
-            FakeCalypsoError: Unknown invoice, or a state that takes no payment.
+            FakeCalypsoError: Unknown invoice, past its expiration, or a state that takes
+                no payment.
             TypeError: ``amount`` is a float.
         """
         self._engine.require_running()
         value = _amount(amount)
-        self._engine.commit(self._engine.book.pay(invoice_id, value, self._engine.utcnow()))
+        self._engine.pay(invoice_id, value)
         return self._engine.invoice_json(invoice_id)
 
     async def mempool(self, invoice_id: str) -> dict[str, Any]:
         """Simulate a payment seen in the mempool: ``PENDING_PAYMENT`` -> ``MEM_POOL_FOUND``."""
         self._engine.require_running()
-        self._engine.commit(self._engine.book.mempool(invoice_id, self._engine.utcnow()))
+        self._engine.mempool(invoice_id)
         return self._engine.invoice_json(invoice_id)
 
     async def settle(self, invoice_id: str) -> dict[str, Any]:
@@ -280,10 +296,13 @@ class FakeCalypso(FaultInjection):
         return self._engine.invoice_json(invoice_id)
 
     async def expire(self, invoice_id: str) -> dict[str, Any]:
-        """Expire a non-final invoice: it ends ``ARCHIVED`` (event ``INVOICE_EXPIRED``).
+        """Expire an invoice now: it ends ``ARCHIVED`` (event ``INVOICE_EXPIRED``).
+
+        Only ``PENDING_PAYMENT`` and ``MEM_POOL_FOUND`` invoices expire: a ``PAID``
+        invoice settles, and a held intervention stays ``PENDING_INTERVENTION``.
 
         Raises:
-            FakeCalypsoError: Unknown invoice, or already final.
+            FakeCalypsoError: Unknown invoice, or in a state that does not expire.
         """
         self._engine.require_running()
         self._engine.expire(invoice_id)
@@ -302,7 +321,7 @@ class FakeCalypso(FaultInjection):
     @property
     def invoices(self) -> list[dict[str, Any]]:
         """Snapshots of every invoice, oldest first."""
-        return [invoice.to_wire() for invoice in self._engine.book.invoices.values()]
+        return [invoice.to_wire() for invoice in self._engine.all_invoices()]
 
     @property
     def subscriptions(self) -> list[dict[str, Any]]:
@@ -336,10 +355,20 @@ class FakeCalypso(FaultInjection):
         """Every webhook delivery attempt made, in order of completion."""
         return list(self._engine.deliverer.deliveries)
 
-    async def wait_for_deliveries(self, timeout: float = 5.0) -> None:
-        """Wait until no webhook delivery is queued, in flight or waiting for a retry.
+    async def wait_for_deliveries(self, timeout: float = 5.0, *, settlements: bool = True) -> None:
+        """Wait until the fake has sent every webhook its current state leads to.
+
+        That is: no delivery queued, in flight or waiting for a retry and, with
+        ``settlements`` (the default), no ``PAID`` invoice waiting for ``settle_delay``
+        (its ``COMPLETED`` sends ``INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED``). What a
+        receiver does in answer, such as a resolver's ``return-to-paid``, may cause more:
+        wait for that work (``resolver.join()``), then call this again.
+
+        Args:
+            timeout: Seconds to wait at most.
+            settlements: ``False`` waits for the deliveries already caused only.
 
         Raises:
-            TimeoutError: Deliveries were still pending after ``timeout`` seconds.
+            TimeoutError: Something was still pending after ``timeout`` seconds.
         """
-        await self._engine.deliverer.wait_idle(timeout)
+        await self._engine.wait_quiet(timeout, settlements=settlements)

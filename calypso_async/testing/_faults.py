@@ -1,4 +1,8 @@
-"""Fault injection: per-path queues of failures the next matching calls meet."""
+"""Fault injection: per-path queues of failures the next matching calls meet.
+
+A fault may also name an HTTP method: ``/api/v1/subscription/webhook`` lists
+subscriptions with ``POST`` and deletes one with ``DELETE``.
+"""
 
 from __future__ import annotations
 
@@ -40,11 +44,13 @@ class Fault:
     Attributes:
         after_action: Whether the server carries out the call (state changes, events)
             before the fault strikes, as when a response is lost on its way back.
+        method: The HTTP method it waits for (``"DELETE"``), or ``None`` for any.
     """
 
     kind: FaultKind
     remaining: int
     after_action: bool
+    method: str | None = None
     status: int = 200
     body: bytes | None = None
     retry_after: str | None = None
@@ -65,6 +71,15 @@ def check_status(status: int) -> int:
     return status
 
 
+def check_method(method: str | None) -> str | None:
+    """Return ``method`` upper-cased (``None`` stays ``None``: any method), or raise."""
+    if method is None:
+        return None
+    if not isinstance(method, str) or not method.isalpha():
+        raise ValueError("method must be an HTTP method such as 'POST' or 'DELETE', or None")
+    return method.upper()
+
+
 def check_delay(seconds: float) -> float:
     """Return ``seconds`` if it is a finite, non-negative number, else raise ``ValueError``."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
@@ -75,7 +90,7 @@ def check_delay(seconds: float) -> float:
 
 
 class FaultPlan:
-    """The faults waiting for each path, first queued first used."""
+    """The faults waiting for each path, first queued first used (per method)."""
 
     def __init__(self) -> None:
         self._queues: dict[str, deque[Fault]] = {}
@@ -86,16 +101,18 @@ class FaultPlan:
             raise ValueError("path must start with '/', such as '/api/v1/invoice'")
         self._queues.setdefault(path, deque()).append(fault)
 
-    def take(self, path: str) -> Fault | None:
-        """Use up one call's worth of the first fault queued for ``path``, if any."""
+    def take(self, path: str, method: str) -> Fault | None:
+        """Use up one call's worth of the first fault for ``path`` and ``method``, if any."""
         queue = self._queues.get(path)
         if not queue:
             return None
-        fault = queue[0]
-        fault.remaining -= 1
-        if fault.remaining <= 0:
-            queue.popleft()
-        return fault
+        for fault in queue:
+            if fault.method is None or fault.method == method:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    queue.remove(fault)
+                return fault
+        return None
 
     def pending(self, path: str | None = None) -> int:
         """How many calls (to ``path``, or to any path) the queued faults will still hit."""
@@ -108,7 +125,11 @@ class FaultPlan:
 
 
 class FaultInjection:
-    """The fault-injection methods of ``FakeCalypso``: per path, first queued first used."""
+    """The fault-injection methods of ``FakeCalypso``: per path, first queued first used.
+
+    Each takes an optional ``method=``: a fault for ``"DELETE"`` waits for the next
+    ``DELETE`` to its path, letting other methods through.
+    """
 
     _engine: Engine
 
@@ -121,6 +142,7 @@ class FaultInjection:
         retry_after: str | None = None,
         body: bytes | None = None,
         after_action: bool = False,
+        method: str | None = None,
     ) -> None:
         """Answer the next ``times`` calls to ``path`` with ``status``.
 
@@ -133,6 +155,8 @@ class FaultInjection:
             body: The body to send instead of a Calypso error JSON (such as
                 ``b"<html>bad gateway</html>"``).
             after_action: Carry the call out first (the failure hides a success).
+            method: Only calls with this HTTP method meet the fault (``"DELETE"``);
+                ``None``, the default, is any method.
         """
         self._engine.faults.add(
             path,
@@ -140,39 +164,64 @@ class FaultInjection:
                 FaultKind.FAIL,
                 check_times(times),
                 after_action,
+                check_method(method),
                 status=check_status(status),
                 body=body,
                 retry_after=retry_after,
             ),
         )
 
-    def drop(self, path: str, *, times: int = 1, after_action: bool = False) -> None:
+    def drop(
+        self, path: str, *, times: int = 1, after_action: bool = False, method: str | None = None
+    ) -> None:
         """Close the connection of the next ``times`` calls to ``path`` without answering.
 
         With ``after_action=True`` the server first carries the call out (state
-        changes, events, recording): the lost-response case.
+        changes, events, recording): the lost-response case. ``method`` limits the
+        fault to calls with that HTTP method (any when ``None``).
         """
-        self._engine.faults.add(path, Fault(FaultKind.DROP, check_times(times), after_action))
+        fault = Fault(FaultKind.DROP, check_times(times), after_action, check_method(method))
+        self._engine.faults.add(path, fault)
 
     def delay(
-        self, path: str, seconds: float, *, times: int = 1, after_action: bool = True
+        self,
+        path: str,
+        seconds: float,
+        *,
+        times: int = 1,
+        after_action: bool = True,
+        method: str | None = None,
     ) -> None:
         """Sleep ``seconds`` before answering the next ``times`` calls to ``path``.
 
         With ``after_action=True`` (the default) the call is carried out first, so a
-        client that times out has still changed the state.
+        client that times out has still changed the state. ``method`` limits the
+        fault to calls with that HTTP method (any when ``None``).
         """
         fault = Fault(
-            FaultKind.DELAY, check_times(times), after_action, seconds=check_delay(seconds)
+            FaultKind.DELAY,
+            check_times(times),
+            after_action,
+            check_method(method),
+            seconds=check_delay(seconds),
         )
         self._engine.faults.add(path, fault)
 
-    def garbage(self, path: str, *, times: int = 1, status: int = 200) -> None:
+    def garbage(
+        self, path: str, *, times: int = 1, status: int = 200, method: str | None = None
+    ) -> None:
         """Answer the next ``times`` calls to ``path`` with a body that is not JSON.
 
         The call is carried out first, as behind a proxy that mangles the answer.
+        ``method`` limits the fault to calls with that HTTP method (any when ``None``).
         """
-        fault = Fault(FaultKind.GARBAGE, check_times(times), True, status=check_status(status))
+        fault = Fault(
+            FaultKind.GARBAGE,
+            check_times(times),
+            True,
+            check_method(method),
+            status=check_status(status),
+        )
         self._engine.faults.add(path, fault)
 
     def clear_faults(self) -> None:

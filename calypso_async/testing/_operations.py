@@ -21,17 +21,14 @@ Operation = Callable[[Engine, Mapping[str, Any]], Any]
 
 def _get_invoice(engine: Engine, body: Mapping[str, Any]) -> Any:
     invoice_id, key = _payloads.invoice_lookup(body)
-    book = engine.book
-    invoice = book.find(invoice_id) if invoice_id is not None else book.find_by_key(key or "")
-    return invoice.to_wire()
+    if invoice_id is not None:
+        return engine.invoice_json(invoice_id)
+    return engine.find_by_key(key or "").to_wire()
 
 
 def _creator(invoice_type: InvoiceType) -> Operation:
     def create(engine: Engine, body: Mapping[str, Any]) -> Any:
-        draft = _payloads.invoice_draft(invoice_type, body)
-        invoice, events = engine.book.create(draft, engine.utcnow())
-        engine.commit(events)
-        return invoice.to_wire()
+        return engine.create(_payloads.invoice_draft(invoice_type, body)).to_wire()
 
     create.__name__ = f"create_{invoice_type.lower()}"
     return create
@@ -39,12 +36,14 @@ def _creator(invoice_type: InvoiceType) -> Operation:
 
 def _return_to_paid(engine: Engine, body: Mapping[str, Any]) -> Any:
     invoice_id = _payloads.required_id(body)
-    engine.commit(engine.book.return_to_paid(invoice_id, engine.utcnow()))
+    engine.return_to_paid(invoice_id)
     return engine.invoice_json(invoice_id)
 
 
 def _close_intervention(engine: Engine, body: Mapping[str, Any]) -> Any:
-    return engine.book.close_intervention(_payloads.required_id(body)).to_wire()
+    invoice_id = _payloads.required_id(body)
+    engine.close_intervention(invoice_id)
+    return engine.invoice_json(invoice_id)
 
 
 def _list_subscriptions(engine: Engine, body: Mapping[str, Any]) -> Any:

@@ -1,16 +1,18 @@
 """The fake's HTTP face: an aiohttp.web server checking requests as Calypso does.
 
 Every request is recorded, meets its injected fault (if any), then passes the checks in
-the order a gateway would make them: route and method, ``Key``, ``Sign`` over the raw
-bytes, a JSON object body, ``timestamp`` within the window, ``account``. Refusals are
-Calypso error bodies ``{traceId, errorCode, message}``; every answer carries a ``Date``
-header from the fake's (possibly skewed) clock.
+the order a gateway would make them: route and method, ``Key``, ``Sign`` (exactly the
+lowercase hex the docs specify) over the raw bytes, a JSON object body, ``timestamp``
+within the window, ``account``. Refusals are Calypso error bodies
+``{traceId, errorCode, message}``; every answer carries a ``Date`` header from the fake's
+(possibly skewed) clock.
 """
 
 from __future__ import annotations
 
 import hmac
 import http
+import ipaddress
 import logging
 import uuid
 from collections.abc import Mapping
@@ -21,7 +23,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .. import _json
-from .._signing import verify_signature
+from .._signing import sign
 from ._engine import Engine
 from ._faults import GARBAGE_BODY, Fault, FaultKind
 from ._operations import ROUTES
@@ -76,7 +78,11 @@ class FakeServer:
         self.base_url = ""
 
     async def start(self, host: str, port: int) -> str:
-        """Listen on ``host:port`` (0 picks a free port) and return the base URL."""
+        """Listen on ``host:port`` (0 picks a free port) and return the base URL.
+
+        On every interface (``0.0.0.0``, ``::``) the base URL names loopback, the
+        address a local client may use over plain http.
+        """
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # In-flight handlers end quickly on close (engine pauses wake up), so a short
@@ -91,6 +97,10 @@ class FakeServer:
             self._runner = None
             raise
         bound_host, bound_port = self._runner.addresses[0][:2]
+        if ipaddress.ip_address(bound_host).is_unspecified:
+            # Bound to every interface: clients refuse plain http to 0.0.0.0, but
+            # loopback reaches it and is accepted.
+            bound_host = "::1" if ":" in bound_host else "127.0.0.1"
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.base_url = f"http://{shown}:{bound_port}"
         return self.base_url
@@ -117,7 +127,7 @@ class FakeServer:
             body=raw,
         )
         engine.calls.append(call)
-        fault = engine.faults.take(request.path)
+        fault = engine.faults.take(request.path, request.method)
         await engine.pause(engine.latency)
         answer: _Answer | None = None
         if fault is not None and not fault.after_action:
@@ -198,7 +208,11 @@ class FakeServer:
         key = request.headers.get("Key", "")
         if not hmac.compare_digest(key.encode(), engine.api_key.encode()):
             raise FakeCalypsoError(401, "INVALID_API_KEY", "the Key header is not a valid API key")
-        if not verify_signature(raw, request.headers.get("Sign"), engine.secret_key):
+        # Exactly the lowercase hex the docs specify: a client sending uppercase or padded
+        # hex must fail here as it may on the real server (verify_signature is lenient).
+        expected = sign(raw, engine.secret_key).encode("ascii")
+        given = request.headers.get("Sign", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(expected, given):
             raise FakeCalypsoError(
                 401, "INVALID_SIGNATURE", "the Sign header does not match the request body"
             )
@@ -209,7 +223,8 @@ class FakeServer:
             raise FakeCalypsoError(
                 400, "VALIDATION_ERROR", "timestamp is required (Unix time in milliseconds)"
             )
-        if abs(timestamp / 1000 - engine.now()) > engine.timestamp_window:
+        # Integer milliseconds: a float division would overflow on a huge timestamp.
+        if abs(timestamp - round(engine.now() * 1000)) > engine.timestamp_window * 1000:
             raise FakeCalypsoError(
                 401,
                 "INVALID_TIMESTAMP",

@@ -8,8 +8,11 @@ Calypso docs are silent the fake makes a documented choice:
 * ``isInterventionResolved`` is ``true`` while an invoice has no intervention (as in
   the published example of a fresh unlimited invoice), ``false`` from the moment one is
   opened until ``close-intervention``; ``interventionType`` is ``null`` until then.
-* The default ``expiration`` is 30 days after creation (as in the published example);
-  nothing expires by itself: tests call ``FakeCalypso.expire``.
+* The default ``expiration`` is 30 days after creation (as in the published example).
+  Only an invoice still waiting for its money (``PENDING_PAYMENT`` or
+  ``MEM_POOL_FOUND``) expires, to ``ARCHIVED``: a paid invoice settles, and a held
+  intervention stays ``PENDING_INTERVENTION`` as the docs say. Once past its
+  expiration an invoice takes no payment, whatever its state.
 * A ``SINGLE_FIAT`` invoice's crypto amount is ``fiatAmount`` times a fixed rate from
   :data:`FAKE_FIAT_RATES` (never recomputed).
 * An ``UNLIMITED`` invoice takes any number of payments: each one moves it to ``PAID``
@@ -26,7 +29,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from .._enums import EventLevel, EventType, InvoiceState, InvoiceType
-from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent
+from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent, wire_date_naive
 from ._records import FakeCalypsoError
 from ._rules import FAKE_FIAT_RATES, payment_outcome
 
@@ -37,7 +40,7 @@ INVOICE_LIFETIME = timedelta(days=30)
 
 _PAYABLE = frozenset({InvoiceState.PENDING_PAYMENT, InvoiceState.MEM_POOL_FOUND})
 _UNLIMITED_PAYABLE = _PAYABLE | {InvoiceState.PAID, InvoiceState.COMPLETED}
-_FINAL = frozenset({InvoiceState.COMPLETED, InvoiceState.ARCHIVED, InvoiceState.DECLINED})
+_EXPIRABLE = _PAYABLE
 _ZERO = Decimal(0)
 
 
@@ -142,13 +145,19 @@ class InvoiceBook:
         """Record a payment into an invoice and apply the payment rules.
 
         Raises:
-            FakeCalypsoError: The invoice is unknown, or not in a state that takes
-                payments (``PENDING_PAYMENT`` or ``MEM_POOL_FOUND``; unlimited invoices
-                also ``PAID`` and ``COMPLETED``), or ``amount`` is not positive.
+            FakeCalypsoError: The invoice is unknown, past its expiration, or not in a
+                state that takes payments (``PENDING_PAYMENT`` or ``MEM_POOL_FOUND``;
+                unlimited invoices also ``PAID`` and ``COMPLETED``), or ``amount`` is not
+                positive.
         """
         invoice = self.find(invoice_id)
         if not amount.is_finite() or amount <= 0:
             raise FakeCalypsoError(400, "VALIDATION_ERROR", f"cannot pay {amount}: not > 0")
+        if now >= invoice.expiration:
+            raise _invalid_state(
+                f"invoice {invoice_id} expired at {wire_date_naive(invoice.expiration)}: "
+                "it takes no payment"
+            )
         payable = _UNLIMITED_PAYABLE if invoice.type is InvoiceType.UNLIMITED else _PAYABLE
         if invoice.state not in payable:
             raise _invalid_state(
@@ -247,12 +256,33 @@ class InvoiceBook:
         ]
 
     def expire(self, invoice_id: str, now: datetime) -> list[InvoiceEvent]:
-        """Expire an invoice that is not final: it ends ``ARCHIVED``."""
+        """Expire an invoice still waiting for its money: it ends ``ARCHIVED``.
+
+        Raises:
+            FakeCalypsoError: The invoice is unknown, or not ``PENDING_PAYMENT`` or
+                ``MEM_POOL_FOUND`` (a paid invoice settles; a held intervention stays
+                ``PENDING_INTERVENTION``).
+        """
         invoice = self.find(invoice_id)
-        if invoice.state in _FINAL:
-            raise _invalid_state(f"invoice {invoice_id} is {invoice.state}: it cannot expire")
+        if invoice.state not in _EXPIRABLE:
+            raise _invalid_state(
+                f"invoice {invoice_id} is {invoice.state}: it cannot expire (only "
+                + " or ".join(sorted(_EXPIRABLE))
+                + " invoices do)"
+            )
         invoice.state = InvoiceState.ARCHIVED
         return [_event(invoice, EventType.INVOICE_EXPIRED, EventLevel.WARNING, "Expired", now)]
+
+    def expire_due(self, invoice_id: str, now: datetime) -> list[InvoiceEvent]:
+        """Expire the invoice if ``now`` is past its expiration and it still can expire.
+
+        Returns:
+            ``INVOICE_EXPIRED`` the one time it expires, else no event.
+        """
+        invoice = self.find(invoice_id)
+        if invoice.state in _EXPIRABLE and now >= invoice.expiration:
+            return self.expire(invoice_id, now)
+        return []
 
 
 def _event(

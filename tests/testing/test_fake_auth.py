@@ -7,7 +7,13 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from calypso_async import AuthenticationError, BadRequestError, NotFoundError, sign
+from calypso_async import (
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    sign,
+    verify_signature,
+)
 from calypso_async.testing import FakeCalypso
 
 from .conftest import envelope, raw_post
@@ -154,3 +160,21 @@ async def test_bad_request_surfaces_as_typed_error(client: object) -> None:
         await client.invoices.create_fiat(
             fiat_amount="100", fiat_currency="JPY", currency="USDT", description="yen"
         )
+
+
+async def test_uppercase_signature_is_refused(fake: FakeCalypso) -> None:
+    """The docs specify lowercase hex: the same signature in uppercase is a 401."""
+    body = envelope(fake)
+    signature = sign(body, fake.secret_key)
+    status, data, _ = await raw_post(fake, PATH, body, signature=signature.upper())
+    assert (status, data["errorCode"]) == (401, "INVALID_SIGNATURE")
+    assert verify_signature(body, signature.upper(), fake.secret_key)  # the public helper
+    status, _, _ = await raw_post(fake, PATH, body, signature=signature)
+    assert status == 200
+
+
+@pytest.mark.parametrize("timestamp", [10**400, -(10**400)], ids=["huge", "huge-negative"])
+async def test_absurd_timestamp_is_a_stale_timestamp(fake: FakeCalypso, timestamp: int) -> None:
+    """A timestamp too large for a float is refused like any stale one, not a 500."""
+    status, data, _ = await raw_post(fake, PATH, envelope(fake, timestamp=timestamp))
+    assert (status, data["errorCode"]) == (401, "INVALID_TIMESTAMP")

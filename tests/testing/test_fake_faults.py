@@ -197,6 +197,10 @@ async def test_bad_fault_arguments_are_refused(fake: FakeCalypso) -> None:
         fake.drop("api/v1/invoice")
     with pytest.raises(ValueError, match="seconds"):
         fake.delay(GET, -1)
+    for copies in (-1, True, "2"):
+        with pytest.raises(ValueError, match="duplicate_deliveries"):
+            fake.duplicate_deliveries = copies  # type: ignore[assignment]
+    assert fake.duplicate_deliveries == 0
 
 
 async def test_pending_faults_count_down_as_calls_use_them(
@@ -211,3 +215,27 @@ async def test_pending_faults_count_down_as_calls_use_them(
     assert fake.pending_faults(GET) == 0
     fake.clear_faults()
     assert fake.pending_faults() == 0
+
+
+async def test_a_fault_can_wait_for_one_http_method(
+    client: CalypsoClient, fake: FakeCalypso
+) -> None:
+    """method='DELETE' on the webhook path spares the list (POST) and hits the delete."""
+    path = "/api/v1/subscription/webhook"
+    await client.webhooks.create(url="http://127.0.0.1:9/h", event_types=["X"], request_id="s")
+    fake.fail(path, 503, method="delete")
+    assert [s.request_id for s in await client.webhooks.list()] == ["s"]
+    assert fake.pending_faults(path) == 1
+    await client.webhooks.delete("s")  # a delete is safe to retry
+    assert [(c.method, c.status) for c in fake.calls_to(path)] == [
+        ("POST", 200),
+        ("DELETE", 503),
+        ("DELETE", 200),
+    ]
+    fake.drop(path, method="POST")
+    fake.fail(path, 500)  # no method: the next call of any kind, behind the POST fault
+    with pytest.raises(ServerError):
+        await client.session.call(path, None, method="DELETE", retry=False)
+    assert fake.pending_faults(path) == 1
+    with pytest.raises(ValueError, match="method"):
+        fake.fail(path, method="DE LETE")

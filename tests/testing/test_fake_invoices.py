@@ -208,17 +208,6 @@ async def test_expired_invoice_is_archived(client: CalypsoClient, fake: FakeCaly
     assert [e["eventType"] for e in fake.events][-1] == "INVOICE_EXPIRED"
 
 
-async def test_expiring_a_paid_invoice_cancels_its_settlement() -> None:
-    """An invoice archived while PAID never turns COMPLETED afterwards."""
-    async with FakeCalypso(settle_delay=0.01) as fake, fake.client() as client:
-        invoice_id = await create(client)
-        await fake.pay(invoice_id, AMOUNT)
-        await fake.expire(invoice_id)
-        with pytest.raises(FakeCalypsoError):
-            await fake.settle(invoice_id)
-    assert fake.invoice(invoice_id)["state"] == "ARCHIVED"
-
-
 async def test_bound_invoice_collects_partial_payments(
     client: CalypsoClient, fake: FakeCalypso
 ) -> None:

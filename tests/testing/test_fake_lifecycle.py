@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from decimal import Decimal
 
 import pytest
 
+from calypso_async import ConfigurationError
 from calypso_async.testing import FakeCalypso
 
 
@@ -84,6 +86,18 @@ async def test_settings_are_checked() -> None:
         FakeCalypso(timestamp_window=0)
 
 
+@pytest.mark.parametrize("skew", [math.nan, math.inf, -math.inf, "10", True])
+async def test_clock_skew_must_be_a_finite_number(skew: object) -> None:
+    """NaN or infinity would break every request: refused when built and when set."""
+    with pytest.raises(ConfigurationError, match="clock_skew"):
+        FakeCalypso(clock_skew=skew)  # type: ignore[arg-type]
+    async with FakeCalypso(clock_skew=-30) as fake, fake.client() as client:
+        with pytest.raises(ConfigurationError, match="clock_skew"):
+            fake.clock_skew = skew  # type: ignore[assignment]
+        assert fake.clock_skew == -30
+        assert (await client.account.balances()).account == fake.account
+
+
 async def test_a_taken_port_is_an_os_error() -> None:
     """Two fakes cannot share a port; the second one fails to start cleanly."""
     async with FakeCalypso() as first:
@@ -113,3 +127,10 @@ async def test_recorded_headers_are_case_insensitive(fake: FakeCalypso) -> None:
     (call,) = fake.calls
     assert call.headers["sign"] == call.headers["Sign"]
     assert call.headers["key"] == fake.api_key
+
+
+async def test_on_every_interface_the_base_url_is_still_usable() -> None:
+    """host='0.0.0.0' serves all interfaces; base_url names 127.0.0.1, which clients accept."""
+    async with FakeCalypso(host="0.0.0.0") as fake, fake.client() as client:  # noqa: S104
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", fake.base_url)
+        assert (await client.account.balances()).account == fake.account

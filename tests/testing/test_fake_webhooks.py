@@ -176,3 +176,43 @@ async def test_wait_for_deliveries_times_out_while_retries_are_pending() -> None
         with pytest.raises(TimeoutError, match="1 webhook deliveries still pending"):
             await fake.wait_for_deliveries(timeout=0.05)
     # Closing cancelled the retry: nothing is left running (warnings are errors here).
+
+
+@pytest.mark.parametrize("settlements", [True, False])
+async def test_wait_for_deliveries_waits_for_pending_settlements(
+    receiver: Receiver, settlements: bool
+) -> None:
+    """An exact payment: the wait also covers COMPLETED and its webhook, unless told not to."""
+    async with FakeCalypso(settle_delay=0.1) as fake, fake.client() as client:
+        await client.webhooks.create(url=receiver.url, service_types=[ServiceType.INVOICE])
+        invoice = await client.invoices.create_single(
+            amount=AMOUNT, currency="USDT", description="a"
+        )
+        await fake.pay(invoice.id, AMOUNT)
+        await fake.wait_for_deliveries(settlements=settlements)
+        state = fake.invoice(invoice.id)["state"]
+        received = [e["eventType"] for e in receiver.events()]
+    expected = [
+        "INVOICE_CREATE_INVOICE",
+        "INVOICE_FUNDS_RECEIVED_FOR_INVOICE",
+        "INVOICE_PAID",
+    ]
+    if settlements:
+        assert (state, received) == (
+            "COMPLETED",
+            [*expected, "INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED"],
+        )
+    else:
+        assert (state, received) == ("PAID", expected)
+
+
+async def test_wait_for_deliveries_times_out_on_a_long_settlement() -> None:
+    """A settle timer beyond the timeout keeps the wait pending, and it says what is left."""
+    async with FakeCalypso(settle_delay=30) as fake, fake.client() as client:
+        invoice = await client.invoices.create_single(
+            amount=AMOUNT, currency="USDT", description="a"
+        )
+        await fake.pay(invoice.id, AMOUNT)
+        with pytest.raises(TimeoutError, match=r"1 settlement\(s\) still pending"):
+            await fake.wait_for_deliveries(timeout=0.05)
+        await fake.wait_for_deliveries(timeout=0.05, settlements=False)
