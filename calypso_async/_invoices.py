@@ -105,8 +105,23 @@ class Invoices:
     ) -> Invoice:
         """Create a single invoice for a crypto ``amount``.
 
-        A ``float`` amount is converted through ``str()``; pass ``Decimal`` to be exact.
-        Without ``idempotency_key`` a UUID4 is generated; it is on the returned invoice.
+        Args:
+            amount: What the payer must send, in ``currency``. A ``float`` is converted
+                through ``str()`` (its shortest repr); pass ``Decimal`` to be exact.
+            currency: A Calypso currency code, such as ``"USDT"`` or ``"ETH"``.
+            description: Shown to the payer.
+            idempotency_key: Sent on every attempt; a UUID4 when omitted (it is on the
+                returned invoice, and on the error if the create fails).
+            external_id: Your own reference for the invoice.
+            expiration: When the invoice expires (a timezone-aware ``datetime``).
+            return_url: Where the payment page sends the payer back.
+            logo_url: A logo shown on the payment page.
+            support_url: A support link shown on the payment page.
+            fiat_available: Whether the payer may see fiat equivalents.
+
+        Raises:
+            ConfigurationError: An argument is invalid (nothing was sent).
+            CalypsoError: The create failed; ``error.idempotency_key`` finds it later.
         """
         return await self._create(
             "/api/v1/invoice/single/create",
@@ -134,7 +149,20 @@ class Invoices:
         idempotency_key: str | None = None,
         external_id: str | None = None,
     ) -> Invoice:
-        """Create a single invoice priced in fiat; Calypso recomputes the crypto amount."""
+        """Create a single invoice priced in fiat; Calypso recomputes the crypto amount.
+
+        Args:
+            fiat_amount: The price in ``fiat_currency``.
+            fiat_currency: The fiat currency code, such as ``"USD"``.
+            currency: The crypto currency the payer pays in.
+            description: Shown to the payer.
+            idempotency_key: As for :meth:`create_single`.
+            external_id: Your own reference for the invoice.
+
+        Raises:
+            ConfigurationError: An argument is invalid (nothing was sent).
+            CalypsoError: The create failed; ``error.idempotency_key`` finds it later.
+        """
         return await self._create(
             "/api/v1/invoice/single-fiat/create",
             {
@@ -159,7 +187,22 @@ class Invoices:
         support_url: str | None = None,
         fiat_available: bool | None = None,
     ) -> Invoice:
-        """Create an unlimited invoice: any number of payments of any amount."""
+        """Create an unlimited invoice: any number of payments of any amount.
+
+        Args:
+            currency: The crypto currency the invoice takes.
+            description: Shown to the payer.
+            idempotency_key: As for :meth:`create_single`.
+            external_id: Your own reference for the invoice.
+            return_url: Where the payment page sends the payer back.
+            logo_url: A logo shown on the payment page.
+            support_url: A support link shown on the payment page.
+            fiat_available: Whether the payer may see fiat equivalents.
+
+        Raises:
+            ConfigurationError: An argument is invalid (nothing was sent).
+            CalypsoError: The create failed; ``error.idempotency_key`` finds it later.
+        """
         return await self._create(
             "/api/v1/invoice/unlimited/create",
             {
@@ -185,7 +228,21 @@ class Invoices:
         fiat_available: bool | None = None,
         return_url: str | None = None,
     ) -> Invoice:
-        """Create a bound invoice: payments of at least ``lower_bound``."""
+        """Create a bound invoice: payments of at least ``lower_bound``.
+
+        Args:
+            lower_bound: The smallest payment accepted, in ``currency``.
+            currency: The crypto currency the invoice takes.
+            description: Shown to the payer.
+            idempotency_key: As for :meth:`create_single`.
+            external_id: Your own reference for the invoice.
+            fiat_available: Whether the payer may see fiat equivalents.
+            return_url: Where the payment page sends the payer back.
+
+        Raises:
+            ConfigurationError: An argument is invalid (nothing was sent).
+            CalypsoError: The create failed; ``error.idempotency_key`` finds it later.
+        """
         return await self._create(
             "/api/v1/invoice/bound/create",
             {
@@ -205,6 +262,16 @@ class Invoices:
         Never retried once the request may have reached the server: after a
         :class:`CalypsoConnectionError` or :class:`CalypsoTimeoutError`, re-read the invoice
         to learn whether it took effect (``InterventionResolver`` does).
+
+        Args:
+            id: The invoice id.
+
+        Returns:
+            The invoice, normally ``PAID`` (``COMPLETED`` follows by itself).
+
+        Raises:
+            BadRequestError: The invoice is not in ``PENDING_INTERVENTION``.
+            CalypsoConnectionError: The answer was lost: re-read the invoice to know.
         """
         payload = {"id": check.identifier("id", id)}
         return await self._invoice("/api/v1/invoice/return-to-paid", payload, retry=False)
@@ -214,6 +281,16 @@ class Invoices:
 
         Not retried once the request may have reached the server (see
         :meth:`return_to_paid`).
+
+        Args:
+            id: The invoice id.
+
+        Returns:
+            The invoice, ``is_intervention_resolved`` true.
+
+        Raises:
+            BadRequestError: The invoice is not COMPLETED or has no open intervention.
+            CalypsoConnectionError: The answer was lost: re-read the invoice to know.
         """
         payload = {"id": check.identifier("id", id)}
         return await self._invoice("/api/v1/invoice/close-intervention", payload, retry=False)

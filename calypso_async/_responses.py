@@ -13,11 +13,14 @@ from . import _json
 from ._errors import APIError, DecodeError, error_class_for_status
 from ._retry import parse_retry_after
 
-__all__ = ["CLOCK_HINT", "api_error", "decode_success", "is_timestamp_rejection"]
+__all__ = ["AUTH_HINT", "CLOCK_HINT", "api_error", "decode_success", "is_timestamp_rejection"]
 
 CLOCK_HINT = (
     "check the system clock: the server rejected the request timestamp "
     "(it accepts 3 minutes either way of its own time)"
+)
+AUTH_HINT = (
+    "check api_key, secret_key and account: the key, the signature or the account was refused"
 )
 
 
@@ -75,8 +78,14 @@ def api_error(
         error_code=error_code,
         trace_id=trace_id,
         retry_after=parse_retry_after(headers.get("Retry-After"), now),
-        hint=CLOCK_HINT if is_timestamp_rejection(status, error_code, message) else None,
+        hint=_hint(status, error_code, message),
     )
+
+
+def _hint(status: int, error_code: str | None, message: str) -> str | None:
+    if is_timestamp_rejection(status, error_code, message):
+        return CLOCK_HINT
+    return AUTH_HINT if status in (401, 403) else None
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -6,11 +6,14 @@ exponential), and honour ``Retry-After`` when the server sends it.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
 import attrs
+
+from ._errors import ConfigurationError
 
 __all__ = ["RETRYABLE_STATUSES", "RetryPolicy", "parse_retry_after"]
 
@@ -34,6 +37,21 @@ class RetryPolicy:
     backoff_base: float = 0.25
     backoff_cap: float = 4.0
     retry_after_cap: float = 20.0
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
+            raise ConfigurationError("max_retries must be an integer")
+        if self.max_retries < 0:
+            raise ConfigurationError("max_retries must be 0 or more")
+        for name in ("backoff_base", "backoff_cap", "retry_after_cap"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise ConfigurationError(f"{name} must be a finite number of seconds, 0 or more")
 
     def backoff(self, retry_number: int, rand: Callable[[], float] = random.random) -> float:
         """Return the full-jitter delay before retry ``retry_number`` (counted from 1)."""

@@ -159,11 +159,9 @@ class CalypsoSession:
         self._timeout = check_seconds("timeout", timeout)
         self._deadline = check_seconds("deadline", deadline)
         if retry_policy is None:
-            if isinstance(max_retries, bool) or not isinstance(max_retries, int):
-                raise ConfigurationError("max_retries must be an integer")
-            if max_retries < 0:
-                raise ConfigurationError("max_retries must be 0 or more")
-            retry_policy = RetryPolicy(max_retries=max_retries)
+            retry_policy = RetryPolicy(max_retries=max_retries)  # it checks the count
+        elif not isinstance(retry_policy, RetryPolicy):
+            raise ConfigurationError("retry_policy must be a RetryPolicy")
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise ConfigurationError("session must be an aiohttp.ClientSession")
         if (

@@ -35,6 +35,11 @@ E = TypeVar("E", bound=Enum)
 
 _DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
+# Far beyond any real amount (crypto goes to 18 decimals), yet small enough that an
+# amount such as Decimal("1e-5000000") cannot turn into a five-megabyte request body.
+_MAX_DIGITS = 60
+_MAX_MAGNITUDE = 40
+
 
 def amount(name: str, value: object) -> Decimal:
     """Return ``value`` as a positive, finite ``Decimal``."""
@@ -59,6 +64,11 @@ def amount(name: str, value: object) -> Decimal:
         raise ConfigurationError(f"{name} must be finite, got {value!r}")
     if result <= 0:
         raise ConfigurationError(f"{name} must be greater than zero, got {value!r}")
+    if len(result.as_tuple().digits) > _MAX_DIGITS or abs(result.adjusted()) > _MAX_MAGNITUDE:
+        raise ConfigurationError(
+            f"{name} is out of range: at most {_MAX_DIGITS} digits, "
+            f"between 1e-{_MAX_MAGNITUDE} and 1e{_MAX_MAGNITUDE}"
+        )
     return result
 
 

@@ -6,7 +6,7 @@ from email.utils import formatdate
 
 import pytest
 
-from calypso_async import RetryPolicy
+from calypso_async import ConfigurationError, RetryPolicy
 from calypso_async._retry import RETRYABLE_STATUSES, parse_retry_after
 
 NOW = 1_700_000_000.0
@@ -78,3 +78,22 @@ def test_retry_after_in_the_past_is_zero() -> None:
 def test_unreadable_retry_after_is_ignored(value: str | None) -> None:
     """Anything unreadable is None, so the normal backoff applies."""
     assert parse_retry_after(value, NOW) is None
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"max_retries": -1},
+        {"max_retries": 1.5},
+        {"max_retries": True},
+        {"backoff_base": -0.1},
+        {"backoff_cap": float("inf")},
+        {"retry_after_cap": float("nan")},
+        {"retry_after_cap": "20"},
+    ],
+    ids=repr,
+)
+def test_a_nonsense_retry_policy_is_refused(settings: dict[str, object]) -> None:
+    """Negative, infinite or non-numeric settings fail when the policy is made."""
+    with pytest.raises(ConfigurationError):
+        RetryPolicy(**settings)  # type: ignore[arg-type]

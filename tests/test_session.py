@@ -341,6 +341,19 @@ async def test_empty_error_body_is_still_a_typed_error_with_the_status(
     assert "no error details" in info.value.message
 
 
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_refused_key_says_what_to_check(
+    make_client: MakeClient, mock_api: aioresponses, status: int
+) -> None:
+    """401/403 (not about the timestamp) point at the credentials, by name only."""
+    client = make_client(max_retries=0)
+    mock_api.post(api(INVOICE), status=status, body='{"errorCode": "INVALID_SIGNATURE"}')
+    with pytest.raises(AuthenticationError) as info:
+        await client.invoices.get(INVOICE_ID)
+    assert "check api_key, secret_key and account" in str(info.value)
+    assert SECRET_KEY not in str(info.value)
+
+
 async def test_errors_survive_pickling_with_their_details(
     make_client: MakeClient, mock_api: aioresponses
 ) -> None:

@@ -23,6 +23,8 @@ from calypso_async import _validation as check
         (0.1, "0.1"),
         (1e-7, "1E-7"),
         ("0.000042026017236", "0.000042026017236"),
+        ("0.000000000000000001", "1E-18"),  # one wei
+        ("123456789012345678901234567890.123456789", "123456789012345678901234567890.123456789"),
     ],
     ids=repr,
 )
@@ -54,8 +56,12 @@ def test_amount_is_an_exact_decimal(value: Any, expected: str) -> None:
         None,
         [10],
         b"10",
+        Decimal("1e-5000000"),  # a 5 MB body once written in plain notation
+        "1e41",
+        "0." + "0" * 40 + "1",
+        "1." + "1" * 60,
     ],
-    ids=repr,
+    ids=lambda value: repr(value)[:40],
 )
 def test_amount_refuses_what_is_not_a_positive_finite_number(value: Any) -> None:
     """bool, zero, negatives, NaN, infinities and non-numbers are ConfigurationError."""
