@@ -125,13 +125,19 @@ class Timeouts:
         self._open_scopes: dict[TimeoutScope, None] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
+        self._closing = False
 
     def scope(self, seconds: float) -> TimeoutScope:
         """A scope whose deadline is ``seconds`` from now, for ``with ...:``."""
         return TimeoutScope(self, self._loop.time() + seconds)
 
     def close(self) -> None:
-        """Disarm the timer (open scopes are no longer enforced)."""
+        """Disarm the timer once no scope is open (scopes still open stay enforced)."""
+        self._closing = True
+        if not self._open_scopes:
+            self._disarm()
+
+    def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -144,6 +150,8 @@ class Timeouts:
 
     def _close(self, scope: TimeoutScope) -> None:
         del self._open_scopes[scope]
+        if self._closing and not self._open_scopes:
+            self._disarm()
 
     def _arm(self, when: float) -> None:
         if self._timer is not None:

@@ -236,6 +236,23 @@ async def test_closing_disarms_the_timer(manual: ManualTimer) -> None:
     assert manual.live() == []
 
 
+async def test_closing_still_enforces_the_scopes_open(manual: ManualTimer) -> None:
+    """A call in flight when its client closes (on a borrowed session) still times out."""
+    timeouts = Timeouts(manual)  # type: ignore[arg-type]
+
+    async def attempt() -> None:
+        with timeouts.scope(5.0):
+            await asyncio.get_running_loop().create_future()
+
+    task = asyncio.create_task(attempt())
+    await asyncio.sleep(0)
+    timeouts.close()
+    manual.advance(5)
+    with pytest.raises(TimeoutError):
+        await task
+    assert manual.live() == []
+
+
 async def test_a_scope_outside_a_task_is_refused() -> None:
     """Without a task there is nothing to cancel: the scope says so."""
     timeouts = Timeouts(asyncio.get_running_loop())
