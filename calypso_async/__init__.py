@@ -21,6 +21,7 @@ from ._errors import (
     RateLimitError,
     ServerError,
     SignatureVerificationError,
+    StaleEventError,
     WaitTimeoutError,
 )
 from ._inbound import parse_event
@@ -76,6 +77,7 @@ __all__ = [
     "ServerError",
     "ServiceType",
     "SignatureVerificationError",
+    "StaleEventError",
     "WaitTimeoutError",
     "WebhookEvent",
     "WebhookHandler",

@@ -6,6 +6,7 @@ Every error the SDK raises on purpose derives from :class:`CalypsoError`::
     ├── ConfigurationError          bad arguments or settings, raised before any I/O
     ├── LifecycleError              client used after aclose() or from another event loop
     ├── SignatureVerificationError  an inbound webhook whose Sign does not match
+    ├── StaleEventError             a verified webhook older than the max_age asked for
     ├── DecodeError                 a body that is not what the API promises
     ├── CalypsoConnectionError      the request could not be sent or the answer was lost
     ├── CalypsoTimeoutError         an attempt or the overall deadline ran out
@@ -26,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import Invoice
+    from ._models import Invoice, WebhookEvent
 
 __all__ = [
     "APIError",
@@ -43,6 +44,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "SignatureVerificationError",
+    "StaleEventError",
     "WaitTimeoutError",
 ]
 
@@ -84,6 +86,21 @@ class LifecycleError(CalypsoError, RuntimeError):
 
 class SignatureVerificationError(CalypsoError):
     """An inbound webhook's ``Sign`` header is missing or does not match its body."""
+
+
+class StaleEventError(CalypsoError):
+    """A verified webhook is older than the ``max_age`` its receiver accepts.
+
+    The signature matched: the event is genuine, only late. Acknowledge it (answer 2xx)
+    and drop it; refusing it would make Calypso deliver it again for about 34 hours.
+
+    Attributes:
+        event: The verified event.
+    """
+
+    def __init__(self, message: str, *, event: WebhookEvent):
+        super().__init__(message)
+        self.event = event
 
 
 class DecodeError(CalypsoError):
