@@ -12,6 +12,8 @@ Every error the SDK raises on purpose derives from :class:`CalypsoError`::
     ├── CalypsoTimeoutError         an attempt or the overall deadline ran out
     │   └── WaitTimeoutError        wait_for() gave up; carries the last invoice seen
     ├── InvoiceStateError           wait_for() saw a final state it was not waiting for
+    ├── ResolutionError             a resolver run failed for a reason of its own
+    │   └── ResolutionCancelledError  the run was cancelled or never started: re-submit
     └── APIError                    the server answered with a non-2xx status
         ├── BadRequestError         400
         ├── AuthenticationError     401, 403
@@ -42,6 +44,8 @@ __all__ = [
     "LifecycleError",
     "NotFoundError",
     "RateLimitError",
+    "ResolutionCancelledError",
+    "ResolutionError",
     "ServerError",
     "SignatureVerificationError",
     "StaleEventError",
@@ -164,6 +168,26 @@ class InvoiceStateError(CalypsoError):
     def __init__(self, message: str, *, invoice: Invoice):
         super().__init__(message)
         self.invoice = invoice
+
+
+class ResolutionError(CalypsoError):
+    """Why an ``InterventionResolver`` run ended ``FAILED`` when no API call's error says it.
+
+    Found in ``Resolution.error``, never raised by ``resolve``: a policy that returned
+    no ``Decision``, a write answered without effect, a return-to-paid withheld because
+    an earlier one got no answer, and so on; ``Resolution.reason`` says which. (When an
+    API call or the policy raised, ``Resolution.error`` is that exception instead.)
+    """
+
+
+class ResolutionCancelledError(ResolutionError):
+    """The run was cancelled, or never started, before it could finish.
+
+    The resolver shut down (leaving ``async with`` or ``stop()``), or every caller of
+    ``resolve`` was cancelled. A write in flight was finished first, so the invoice's
+    state on the server is settled; submit the invoice again (after a restart) and the
+    new run resumes from that state.
+    """
 
 
 class APIError(CalypsoError):

@@ -70,7 +70,9 @@ class Resolution:
         writes: The write calls this run sent, in order (``"return-to-paid"``,
             ``"close-intervention"``), including one that failed; a resumed run lists
             only its own.
-        error: The exception behind a ``FAILED`` outcome.
+        error: The exception behind a ``FAILED`` outcome: the API call's or the
+            policy's own, else a ``ResolutionError`` (``ResolutionCancelledError`` when
+            the run was cancelled, or never started because the resolver shut down).
     """
 
     invoice_id: str | None

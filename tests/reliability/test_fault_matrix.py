@@ -30,6 +30,7 @@ from calypso_async import (
     NotFoundError,
     Outcome,
     Resolution,
+    ResolutionCancelledError,
     default_policy,
 )
 from calypso_async.testing import FakeCalypso
@@ -364,6 +365,75 @@ async def test_duplicate_arriving_while_a_run_is_parked_at_a_step_shares_that_ru
     assert original.outcome is Outcome.RESOLVED, original.reason
     assert writes(fake, RTP, invoice.id) == (1, 1, 0)
     assert writes(fake, CLOSE, invoice.id) == (1, 1, 0)
+
+
+# -- cancelled while a write is at the server -------------------------------------------------
+
+HELD = 0.2
+"""Real seconds the fake holds a write it has received before carrying it out."""
+
+
+async def until_received(fake: FakeCalypso, path: str) -> None:
+    async with asyncio.timeout(5):
+        while not fake.calls_to(path):  # noqa: ASYNC110 - the fake's records are the signal
+            await asyncio.sleep(0.002)
+
+
+@pytest.mark.parametrize("how", ["sole-caller", "new-call-meanwhile", "worker-shutdown"])
+@pytest.mark.parametrize("write", ["return-to-paid", "close-intervention"])
+async def test_run_cancelled_while_a_write_is_at_the_server_never_sends_it_again(
+    fake: FakeCalypso, write: str, how: str
+) -> None:
+    """Cancelling a run (its only caller, or the worker's shutdown after the grace) while
+    the server holds its write does not abandon the write: the cancellation lands once
+    the write is answered, the run is reported FAILED, and neither a call arriving
+    meanwhile nor a run after a restart sends the write a second time (reviewer probe
+    test_probe_last_caller_cancelled_mid_write_then_rerun)."""
+    path = RTP if write == "return-to-paid" else CLOSE
+    clock = Clock(settler(fake))
+    outcomes: list[Resolution] = []
+    async with fake.client(sleep=clock.sleep, clock=clock) as client:
+        invoice = await intervention(client, fake, OVERPAID)
+        fake.delay(path, HELD, after_action=False)  # received at once, carried out later
+        resolver = InterventionResolver(
+            client, poll_interval=1, shutdown_grace=0.01, on_outcome=outcomes.append
+        )
+        again: asyncio.Task[Resolution] | None = None
+        if how == "worker-shutdown":
+            async with resolver:
+                resolver.submit(invoice.id)
+                await until_received(fake, path)
+                assert await resolver.stop() == (invoice.id,)
+        else:
+            first = asyncio.create_task(resolver.resolve(invoice.id))
+            await until_received(fake, path)
+            first.cancel()
+            if how == "new-call-meanwhile":
+                again = asyncio.create_task(resolver.resolve(invoice.id))
+                await asyncio.sleep(0)
+            with pytest.raises(asyncio.CancelledError):
+                await first
+        # Read now, asserted last: what matters first is what the server did.
+        answered_before_cancellation = fake.calls_to(path)[0].processed_status == 200
+        cancelled = outcomes[0]
+        assert cancelled.outcome is Outcome.FAILED
+        assert isinstance(cancelled.error, ResolutionCancelledError)
+        assert cancelled.writes[-1] == write
+        if again is not None:
+            rerun = await again
+        elif how == "worker-shutdown":  # a new process: only the server remembers
+            rerun = await InterventionResolver(client, poll_interval=1).resolve(invoice.id)
+        else:
+            rerun = await resolver.resolve(invoice.id)
+    final = fake.invoice(invoice.id)
+    assert (final["state"], final["isInterventionResolved"]) == ("COMPLETED", True)
+    assert writes(fake, RTP, invoice.id) == (1, 1, 0)
+    assert writes(fake, CLOSE, invoice.id) == (1, 1, 0)
+    if write == "return-to-paid":
+        assert (rerun.outcome, rerun.writes) == (Outcome.RESOLVED, ("close-intervention",))
+    else:
+        assert rerun.outcome is Outcome.SKIPPED, rerun.reason
+    assert answered_before_cancellation, "the cancellation landed once the write was answered"
 
 
 # -- what the matrix reads from the fake -----------------------------------------------------
