@@ -7,6 +7,8 @@ The flow itself (get -> policy -> return-to-paid -> COMPLETED -> close) is one
   for the same invoice share one execution (a task) and its :class:`Resolution`. The
   execution stays registered until it has ended, including while a cancelled run
   finishes a write in flight, so a new call never starts a second writer beside it.
+* **Worker mode** retries a ``FAILED`` execution a few times with backoff, inside the
+  same execution: a retry never overlaps the run before it.
 * **Nothing accepted is lost silently.** Every execution reports exactly one Resolution,
   a cancelled one included; every submission dropped at shutdown is reported too.
 """
@@ -18,13 +20,15 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Self, TypeAlias
 
+import attrs
+
 from . import _callbacks
 from ._config import check_seconds
 from ._enums import EventType
 from ._errors import ConfigurationError, ResolutionCancelledError
-from ._flow import Run
+from ._flow import Run, UnansweredWrites
 from ._models import Invoice, WebhookEvent
-from ._resolution import Outcome, Policy, Resolution, default_policy
+from ._resolution import Decision, Outcome, Policy, Resolution, default_policy
 from ._worker import WorkerPool
 
 if TYPE_CHECKING:
@@ -40,14 +44,15 @@ Target: TypeAlias = "WebhookEvent | Invoice | str"
 
 
 class _Execution:
-    """One execution of the flow for one invoice, and how many callers wait for it."""
+    """One execution of the flow for one invoice: its task, callers and retry budget."""
 
-    __slots__ = ("task", "waiters")
+    __slots__ = ("retries", "task", "waiters")
 
     task: asyncio.Task[Resolution]
 
-    def __init__(self) -> None:
+    def __init__(self, retries: int) -> None:
         self.waiters = 0
+        self.retries = retries
 
 
 def _being_cancelled() -> bool:
@@ -82,6 +87,12 @@ class InterventionResolver:
         on_outcome: Called (sync or async) with every :class:`Resolution`: one per
             execution, a cancelled one included, and one per submission dropped at
             shutdown.
+        retry_failed: In worker mode, how many times a ``FAILED`` run is run again
+            before its Resolution is reported (``0``: never). ``resolve`` never retries.
+        retry_backoff: Seconds before the first retry, doubling for each next one.
+        resend_hold: Seconds after a return-to-paid went unanswered (timeout, lost
+            connection, 502/504) during which this resolver sends no other for that
+            invoice, in case the server still carries out the first.
     """
 
     def __init__(
@@ -95,10 +106,17 @@ class InterventionResolver:
         max_queue: int = 10_000,
         shutdown_grace: float = 30.0,
         on_outcome: Callable[[Resolution], object] | None = None,
+        retry_failed: int = 3,
+        retry_backoff: float = 2.0,
+        resend_hold: float = 120.0,
     ) -> None:
         poll_interval = check_seconds("poll_interval", poll_interval)
         completion_timeout = check_seconds("completion_timeout", completion_timeout)
         shutdown_grace = check_seconds("shutdown_grace", shutdown_grace)
+        retry_backoff = check_seconds("retry_backoff", retry_backoff)
+        resend_hold = check_seconds("resend_hold", resend_hold)
+        if isinstance(retry_failed, bool) or not isinstance(retry_failed, int) or retry_failed < 0:
+            raise ConfigurationError("retry_failed must be an integer, 0 or more")
         if policy is not None and not callable(policy):
             raise ConfigurationError("policy must be a callable taking an Invoice")
         self._client = client
@@ -106,6 +124,9 @@ class InterventionResolver:
         self._poll_interval = poll_interval
         self._completion_timeout = completion_timeout
         self._on_outcome = on_outcome
+        self._retry_failed = retry_failed
+        self._retry_backoff = retry_backoff
+        self._unanswered_writes = UnansweredWrites(client.session.clock, resend_hold)
         self._inflight: dict[str, _Execution] = {}
         self._stopping = False
         self._unfinished: list[str] = []
@@ -146,7 +167,7 @@ class InterventionResolver:
         return self._pool.submit(event_or_invoice_id)
 
     async def join(self) -> None:
-        """Wait until everything submitted so far has been resolved."""
+        """Wait until everything submitted so far has been resolved (retries included)."""
         await self._pool.join()
 
     async def stop(self) -> tuple[str, ...]:
@@ -186,7 +207,7 @@ class InterventionResolver:
             self._stopping = False
 
     async def _work(self, target: Target) -> None:
-        await self.resolve(target)
+        await self._resolve(target, self._retry_failed)
 
     # -- one resolution ---------------------------------------------------------------
 
@@ -194,7 +215,8 @@ class InterventionResolver:
         """Run the intervention flow for one invoice and report how it ended.
 
         Concurrent calls for the same invoice share one execution and return the same
-        :class:`Resolution`. Failures are reported as ``Outcome.FAILED``, not raised.
+        :class:`Resolution`. Failures are reported as ``Outcome.FAILED``, not raised
+        (and not retried: worker mode retries, ``resolve`` leaves that to the caller).
 
         Cancellation propagates to the caller. The shared execution is cancelled only
         when no caller is left waiting for it, and a write it has in flight is finished
@@ -206,13 +228,17 @@ class InterventionResolver:
             event_or_invoice_id: An ``INVOICE_PENDING_INTERVENTION`` event, an invoice,
                 or an invoice id.
         """
-        invoice_id = _invoice_id_of(event_or_invoice_id)
+        return await self._resolve(event_or_invoice_id, 0)
+
+    async def _resolve(self, target: Target, retries: int) -> Resolution:
+        invoice_id = _invoice_id_of(target)
         if invoice_id is None:
-            return await self._report(_skip_event(event_or_invoice_id))
+            return await self._report(_skip_event(target))
         while True:
             execution = self._inflight.get(invoice_id)
             if execution is None or execution.task.done():
-                execution = self._start(invoice_id)
+                execution = self._start(invoice_id, retries)
+            execution.retries = max(execution.retries, retries)
             execution.waiters += 1
             try:
                 return await asyncio.shield(execution.task)
@@ -228,9 +254,11 @@ class InterventionResolver:
                     execution.task.cancel()
                     await asyncio.wait([execution.task])
 
-    def _start(self, invoice_id: str) -> _Execution:
-        execution = self._inflight[invoice_id] = _Execution()
-        task = asyncio.create_task(self._execute(invoice_id), name=f"resolve-{invoice_id}")
+    def _start(self, invoice_id: str, retries: int) -> _Execution:
+        execution = self._inflight[invoice_id] = _Execution(retries)
+        task = asyncio.create_task(
+            self._execute(invoice_id, execution), name=f"resolve-{invoice_id}"
+        )
         execution.task = task
 
         def forget(_: object) -> None:
@@ -240,27 +268,65 @@ class InterventionResolver:
         task.add_done_callback(forget)
         return execution
 
-    async def _execute(self, invoice_id: str) -> Resolution:
-        run = Run(
-            self._client,
-            invoice_id,
-            policy=self._policy,
-            poll_interval=self._poll_interval,
-            completion_timeout=self._completion_timeout,
-        )
+    async def _execute(self, invoice_id: str, execution: _Execution) -> Resolution:
+        runs: list[Run] = []
         try:
-            try:
-                resolution = await run.execute()
-            except Exception as exc:  # a bug must end as a reported FAILED, not a dead worker
-                logger.exception("resolving invoice %s raised unexpectedly", invoice_id)
-                resolution = run.end(Outcome.FAILED, f"unexpected {type(exc).__name__}: {exc}", exc)
+            while True:
+                run = Run(
+                    self._client,
+                    invoice_id,
+                    policy=self._policy,
+                    poll_interval=self._poll_interval,
+                    completion_timeout=self._completion_timeout,
+                    unanswered=self._unanswered_writes,
+                    earlier_writes=_writes(runs),
+                )
+                runs.append(run)
+                resolution = await self._attempt(run)
+                delay = self._retry_delay(run, resolution, len(runs), execution.retries)
+                if delay is None:
+                    break
+                logger.warning(
+                    "invoice %s: attempt %d FAILED (%s); retrying in %g s",
+                    invoice_id,
+                    len(runs),
+                    resolution.reason,
+                    delay,
+                    extra={"calypso_invoice_id": invoice_id, "calypso_attempt": len(runs)},
+                )
+                await self._client.session.sleep(delay)
         except asyncio.CancelledError:
             if self._stopping and invoice_id not in self._unfinished:
                 self._unfinished.append(invoice_id)
             why = "the resolver shut down" if self._stopping else "every caller was cancelled"
-            await self._report(_cancelled(run, why))
+            await self._report(_cancelled(invoice_id, runs, why))
             raise
+        if len(runs) > 1:
+            resolution = attrs.evolve(
+                resolution,
+                reason=f"{resolution.reason} (attempt {len(runs)})",
+                decision=_decision(runs),
+                writes=_writes(runs),
+                attempts=len(runs),
+            )
         return await self._report(resolution)
+
+    async def _attempt(self, run: Run) -> Resolution:
+        try:
+            return await run.execute()
+        except Exception as exc:  # a bug must end as a reported FAILED, not a dead worker
+            logger.exception("resolving invoice %s raised unexpectedly", run.invoice_id)
+            return run.end(Outcome.FAILED, f"unexpected {type(exc).__name__}: {exc}", exc)
+
+    def _retry_delay(
+        self, run: Run, resolution: Resolution, attempt: int, budget: int
+    ) -> float | None:
+        if resolution.outcome is not Outcome.FAILED or run.retry_after is None:
+            return None
+        if attempt > budget:
+            return None
+        backoff: float = self._retry_backoff * 2.0 ** (attempt - 1)
+        return max(backoff, run.retry_after)
 
     async def _report(self, resolution: Resolution) -> Resolution:
         level = logging.WARNING if resolution.outcome is Outcome.FAILED else logging.INFO
@@ -285,14 +351,27 @@ class InterventionResolver:
         return resolution
 
 
-def _cancelled(run: Run, why: str) -> Resolution:
-    done = f"after {', '.join(run.writes)}" if run.writes else "before any write"
-    state = f"; the invoice is {run.invoice.state}" if run.invoice else ""
+def _writes(runs: list[Run]) -> tuple[str, ...]:
+    return tuple(write for run in runs for write in run.writes)
+
+
+def _decision(runs: list[Run]) -> Decision | None:
+    return next((run.decision for run in reversed(runs) if run.decision is not None), None)
+
+
+def _cancelled(invoice_id: str, runs: list[Run], why: str) -> Resolution:
+    writes = _writes(runs)
+    done = f"after {', '.join(writes)}" if writes else "before any write"
+    invoice = runs[-1].invoice if runs else None
+    state = f"; the invoice is {invoice.state}" if invoice else ""
     reason = (
         f"cancelled ({why}) {done}{state}; submit it again: a new run resumes from the "
         "invoice's state"
     )
-    return run.end(Outcome.FAILED, reason, ResolutionCancelledError(reason))
+    error = ResolutionCancelledError(reason)
+    return Resolution(
+        invoice_id, Outcome.FAILED, reason, invoice, _decision(runs), writes, error, len(runs)
+    )
 
 
 def _invoice_id_of(target: Target) -> str | None:

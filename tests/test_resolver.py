@@ -192,6 +192,32 @@ async def test_return_to_paid_refused_before_the_server_acted_fails_then_recover
     assert world.writes(invoice.id) == (2, 1)
 
 
+async def test_an_unanswered_return_to_paid_is_not_resent_before_resend_hold(
+    world: World,
+) -> None:
+    """The connection dropped: the server may still act on the request, so for
+    resend_hold seconds no run sends another; then one does and finishes the job."""
+    invoice = await world.intervention("10.50")
+    world.fake.drop(RTP, after_action=False)
+    resolver = InterventionResolver(world.client, resend_hold=60)
+    failed = await resolver.resolve(invoice.id)
+    assert failed.outcome is Outcome.FAILED
+    assert "still PENDING_INTERVENTION" in failed.reason
+
+    await world.sleep(59)
+    held_back = await resolver.resolve(invoice.id)
+    assert held_back.outcome is Outcome.FAILED
+    assert held_back.writes == ()
+    assert isinstance(held_back.error, ResolutionError)
+    assert "none is sent for another 1 s" in held_back.reason
+    assert world.writes(invoice.id) == (1, 0)
+
+    await world.sleep(1)
+    retried = await resolver.resolve(invoice.id)
+    assert retried.outcome is Outcome.RESOLVED
+    assert world.writes(invoice.id) == (2, 1)
+
+
 async def test_completed_never_arriving_fails_after_the_timeout() -> None:
     """No COMPLETED within completion_timeout: FAILED, and no close-intervention."""
     async with FakeCalypso(settle_delay=None) as fake:
@@ -403,6 +429,75 @@ async def test_work_dropped_at_shutdown_is_reported_per_invoice_and_handed_back(
     assert "1 running item(s) are cancelled and 2 never started" in caplog.text
 
 
+async def test_worker_mode_retries_a_failed_run_and_reports_only_the_final_outcome(
+    world: World,
+) -> None:
+    """A 429 on return-to-paid fails the first run; the worker runs it again after the
+    backoff (injected sleep) and on_outcome hears one RESOLVED telling both attempts."""
+    invoice = await world.intervention("10.50")
+    world.fake.fail(RTP, 429)
+    outcomes: list[Resolution] = []
+    async with InterventionResolver(
+        world.client, retry_backoff=3, on_outcome=outcomes.append
+    ) as resolver:
+        resolver.submit(invoice.id)
+        await resolver.join()
+    (reported,) = outcomes
+    assert reported.outcome is Outcome.RESOLVED, reported.reason
+    assert reported.attempts == 2
+    assert reported.writes == ("return-to-paid", "return-to-paid", "close-intervention")
+    assert 3.0 in world.sleeps, "the retry waited the backoff"
+    rtp = world.fake.calls_to(RTP)
+    assert [c.processed_status for c in rtp] == [None, 200], "the 429 was never carried out"
+
+
+async def test_worker_mode_gives_up_after_retry_failed_more_attempts(world: World) -> None:
+    """Retries are bounded and back off by doubling; the last FAILED is reported once."""
+    invoice = await world.intervention("10.50")
+    world.fake.fail("/api/v1/invoice", 500, times=10)
+    outcomes: list[Resolution] = []
+    async with InterventionResolver(
+        world.client, retry_failed=2, retry_backoff=1, on_outcome=outcomes.append
+    ) as resolver:
+        resolver.submit(invoice.id)
+        await resolver.join()
+    (reported,) = outcomes
+    assert reported.outcome is Outcome.FAILED
+    assert reported.attempts == 3
+    assert world.sleeps == [1.0, 2.0]
+    assert len(world.fake.calls_to("/api/v1/invoice")) == 3, "one read per attempt"
+
+
+async def test_worker_mode_does_not_retry_an_unknown_invoice(world: World) -> None:
+    """A 404 cannot get better: reported at once, no backoff."""
+    outcomes: list[Resolution] = []
+    async with InterventionResolver(world.client, on_outcome=outcomes.append) as resolver:
+        resolver.submit("no-such-invoice")
+        await resolver.join()
+    assert [(r.outcome, r.attempts) for r in outcomes] == [(Outcome.FAILED, 1)]
+    assert world.sleeps == []
+
+
+async def test_worker_retry_after_an_unanswered_return_to_paid_waits_out_the_hold(
+    world: World,
+) -> None:
+    """After a return-to-paid lost on the wire, the retry comes only after resend_hold:
+    the second return-to-paid is never sent while the first might still be carried out."""
+    invoice = await world.intervention("10.50")
+    world.fake.drop(RTP, after_action=False)
+    outcomes: list[Resolution] = []
+    async with InterventionResolver(
+        world.client, resend_hold=90, on_outcome=outcomes.append
+    ) as resolver:
+        resolver.submit(invoice.id)
+        await resolver.join()
+    (reported,) = outcomes
+    assert reported.outcome is Outcome.RESOLVED, reported.reason
+    assert reported.attempts == 2
+    assert world.sleeps[0] == pytest.approx(90), "the retry waited for the hold, not 2 s"
+    assert world.writes(invoice.id) == (2, 1)
+
+
 async def test_duplicates_of_a_stuck_invoice_leave_the_other_workers_free(world: World) -> None:
     """A copy of an invoice being resolved does not take a worker: another invoice goes
     ahead, and the copy runs after the first run ends (reviewer probe test_probe_hol)."""
@@ -444,6 +539,10 @@ def test_bad_settings_are_configuration_errors() -> None:
         InterventionResolver(client, completion_timeout=0)
     with pytest.raises(ConfigurationError):
         InterventionResolver(client, max_concurrency=0)
+    with pytest.raises(ConfigurationError):
+        InterventionResolver(client, retry_failed=-1)
+    with pytest.raises(ConfigurationError):
+        InterventionResolver(client, resend_hold=0)
 
 
 async def test_outcomes_are_logged_without_secrets(

@@ -57,6 +57,9 @@ RESTART_RATE = 0.03
 SWEEPS = 8
 CALM_FROM = 5
 """From this sweep on no fault is injected and nothing restarts, so the run converges."""
+RETRY_FAILED = 2
+"""The workers' own retries of a FAILED run; few, so that the merchant's sweep of FAILED
+outcomes (its documented duty) is exercised too."""
 LATENCY = 0.001
 """Seconds the fake adds to every answer, so that runs overlap as they do in production."""
 TIME_LIMIT = 45.0
@@ -116,6 +119,7 @@ class Chaos:
             max_concurrency=WORKERS,
             shutdown_grace=self.rng.uniform(0.001, 0.02),
             on_outcome=self.record,
+            retry_failed=RETRY_FAILED,
         )
         await self.resolver.__aenter__()
         # A new process also forgets which deliveries it had accepted.
@@ -223,8 +227,8 @@ async def test_chaos_run_loses_nothing_and_returns_no_invoice_to_paid_twice() ->
     submitted directly) has a reported outcome before any sweep. The test plays the
     merchant exactly as the docs say, no more: after a restart it submits again what the
     stopped resolver handed back (each also reported FAILED, ResolutionCancelledError),
-    and it sweeps only invoices whose last outcome is FAILED, or whose every delivery
-    Calypso gave up on.
+    and it sweeps only invoices whose last outcome is FAILED (after the workers' own
+    retries), or whose every delivery Calypso gave up on.
 
     "Final" is defined per invoice over the resolutions every incarnation reported, in
     order (FAILED ones are allowed anywhere):
