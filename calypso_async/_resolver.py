@@ -83,7 +83,8 @@ class InterventionResolver:
         max_queue: Submissions waiting at most; beyond it ``submit`` raises.
         shutdown_grace: Seconds leaving ``async with`` waits for queued and running
             work before cancelling it. A write in flight is finished even then, which
-            can take up to the client's ``deadline`` more.
+            can take up to the client's ``deadline`` more (again as much for the
+            re-read after a lost answer).
         on_outcome: Called (sync or async) with every :class:`Resolution`: one per
             execution, a cancelled one included, and one per submission dropped at
             shutdown.
