@@ -1,7 +1,7 @@
 """``InterventionResolver``: settle underpaid and overpaid invoices, safely and re-entrantly.
 
 The flow itself (get -> policy -> return-to-paid -> COMPLETED -> close) is one
-:class:`~calypso_async._flow.Run`; this module makes runs safe to start from anywhere:
+:class:`~calypso_async._intervention.Run`; this module makes runs safe to start from anywhere:
 
 * **One execution per invoice.** Concurrent ``resolve`` calls and worker submissions
   for the same invoice share one execution (a task) and its :class:`Resolution`. The
@@ -26,7 +26,7 @@ from . import _callbacks
 from ._config import check_seconds
 from ._enums import EventType
 from ._errors import ConfigurationError, ResolutionCancelledError
-from ._flow import Run, UnansweredWrites
+from ._intervention import Run, UnansweredWrites
 from ._models import Invoice, WebhookEvent
 from ._resolution import Decision, Outcome, Policy, Resolution, default_policy
 from ._worker import WorkerPool
