@@ -6,11 +6,14 @@ Every error the SDK raises on purpose derives from :class:`CalypsoError`::
     ├── ConfigurationError          bad arguments or settings, raised before any I/O
     ├── LifecycleError              client used after aclose() or from another event loop
     ├── SignatureVerificationError  an inbound webhook whose Sign does not match
+    ├── StaleEventError             a verified webhook older than the max_age asked for
     ├── DecodeError                 a body that is not what the API promises
     ├── CalypsoConnectionError      the request could not be sent or the answer was lost
     ├── CalypsoTimeoutError         an attempt or the overall deadline ran out
     │   └── WaitTimeoutError        wait_for() gave up; carries the last invoice seen
     ├── InvoiceStateError           wait_for() saw a final state it was not waiting for
+    ├── ResolutionError             a resolver run failed for a reason of its own
+    │   └── ResolutionCancelledError  the run was cancelled or never started: re-submit
     └── APIError                    the server answered with a non-2xx status
         ├── BadRequestError         400
         ├── AuthenticationError     401, 403
@@ -26,7 +29,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import Invoice
+    from ._models import Invoice, WebhookEvent
 
 __all__ = [
     "APIError",
@@ -41,8 +44,11 @@ __all__ = [
     "LifecycleError",
     "NotFoundError",
     "RateLimitError",
+    "ResolutionCancelledError",
+    "ResolutionError",
     "ServerError",
     "SignatureVerificationError",
+    "StaleEventError",
     "WaitTimeoutError",
 ]
 
@@ -86,6 +92,21 @@ class LifecycleError(CalypsoError, RuntimeError):
 
 class SignatureVerificationError(CalypsoError):
     """An inbound webhook's ``Sign`` header is missing or does not match its body."""
+
+
+class StaleEventError(CalypsoError):
+    """A verified webhook is older than the ``max_age`` its receiver accepts.
+
+    The signature matched: the event is genuine, only late. Acknowledge it (answer 2xx)
+    and drop it; refusing it would make Calypso deliver it again for about 34 hours.
+
+    Attributes:
+        event: The verified event.
+    """
+
+    def __init__(self, message: str, *, event: WebhookEvent):
+        super().__init__(message)
+        self.event = event
 
 
 class DecodeError(CalypsoError):
@@ -149,6 +170,26 @@ class InvoiceStateError(CalypsoError):
     def __init__(self, message: str, *, invoice: Invoice):
         super().__init__(message)
         self.invoice = invoice
+
+
+class ResolutionError(CalypsoError):
+    """Why an ``InterventionResolver`` run ended ``FAILED`` when no API call's error says it.
+
+    Found in ``Resolution.error``, never raised by ``resolve``: a policy that returned
+    no ``Decision``, a write answered without effect, a return-to-paid withheld because
+    an earlier one got no answer, and so on; ``Resolution.reason`` says which. (When an
+    API call or the policy raised, ``Resolution.error`` is that exception instead.)
+    """
+
+
+class ResolutionCancelledError(ResolutionError):
+    """The run was cancelled, or never started, before it could finish.
+
+    The resolver shut down (leaving ``async with`` or ``stop()``), or every caller of
+    ``resolve`` was cancelled. A write in flight was finished first, so the invoice's
+    state on the server is settled; submit the invoice again (after a restart) and the
+    new run resumes from that state.
+    """
 
 
 class APIError(CalypsoError):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from . import _json
 from ._converter import structure
-from ._errors import ConfigurationError, DecodeError, SignatureVerificationError
+from ._errors import ConfigurationError, DecodeError, SignatureVerificationError, StaleEventError
 from ._models import WebhookEvent
 from ._signing import verify_signature
 
@@ -47,16 +47,20 @@ def parse_event(
         secret_key: The ``secretKey`` of the webhook subscription (not the API secret).
         max_age: When given, refuse events whose ``createdDate`` is older than this.
             Off by default: Calypso retries a failed delivery for about 34 hours.
-        now: The current time for ``max_age`` (UTC now by default).
+        now: The current time for ``max_age`` (UTC now by default). It must be
+            timezone-aware: a naive ``datetime.now()`` is local time, and taking it for
+            UTC would misjudge every event's age by the local offset.
 
     Returns:
         The verified event. Unknown event types and fields are kept, not refused.
 
     Raises:
-        SignatureVerificationError: ``Sign`` is missing or wrong, or the event is older
-            than ``max_age``.
+        SignatureVerificationError: ``Sign`` is missing or wrong.
+        StaleEventError: The event is genuine but older than ``max_age`` (or, with
+            ``max_age``, carries no ``createdDate``): acknowledge it and drop it.
         DecodeError: The body is verified but is not a Calypso event.
-        ConfigurationError: ``body`` is not bytes, or ``secret_key`` is empty.
+        ConfigurationError: ``body`` is not bytes, ``secret_key`` is empty, ``max_age``
+            is not a positive ``timedelta`` or ``now`` is not a timezone-aware datetime.
     """
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise ConfigurationError(
@@ -64,6 +68,10 @@ def parse_event(
         )
     if not isinstance(secret_key, str) or not secret_key:
         raise ConfigurationError("secret_key must be the subscription's non-empty secretKey")
+    if max_age is not None and (not isinstance(max_age, timedelta) or max_age <= timedelta(0)):
+        raise ConfigurationError("max_age must be a positive timedelta")
+    if now is not None and (not isinstance(now, datetime) or now.utcoffset() is None):
+        raise ConfigurationError("now must be a timezone-aware datetime, such as datetime.now(UTC)")
     raw = bytes(body)
     signature = _header(headers, "Sign")
     if not signature:
@@ -86,9 +94,13 @@ def parse_event(
 
 def _check_fresh(event: WebhookEvent, max_age: timedelta, now: datetime | None) -> None:
     if event.created_date is None:
-        raise SignatureVerificationError("the webhook has no createdDate to check its age")
-    age = (now or datetime.now(UTC)) - event.created_date
+        raise StaleEventError("the webhook has no createdDate to check its age", event=event)
+    created = event.created_date
+    if created.utcoffset() is None:
+        created = created.replace(tzinfo=UTC)  # Calypso's dates without a zone are UTC
+    age = (now or datetime.now(UTC)) - created
     if age > max_age:
-        raise SignatureVerificationError(
-            f"the webhook is older than the accepted {max_age.total_seconds():g} s"
+        raise StaleEventError(
+            f"the webhook is older than the accepted {max_age.total_seconds():g} s",
+            event=event,
         )

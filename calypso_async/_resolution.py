@@ -68,9 +68,13 @@ class Resolution:
         invoice: The last state of the invoice this run saw, if it read one.
         decision: What the policy decided, if it was asked.
         writes: The write calls this run sent, in order (``"return-to-paid"``,
-            ``"close-intervention"``), including one that failed; a resumed run lists
-            only its own.
-        error: The exception behind a ``FAILED`` outcome.
+            ``"close-intervention"``), including one that failed, over every attempt
+            (worker mode retries a ``FAILED`` run); a resumed run lists only its own.
+        error: The exception behind a ``FAILED`` outcome: the API call's or the
+            policy's own, else a ``ResolutionError`` (``ResolutionCancelledError`` when
+            the run was cancelled or never started because the resolver shut down).
+        attempts: How many times the flow ran for this resolution (more than 1 only in
+            worker mode, when a ``FAILED`` run was retried).
     """
 
     invoice_id: str | None
@@ -80,3 +84,4 @@ class Resolution:
     decision: Decision | None = None
     writes: tuple[str, ...] = ()
     error: BaseException | None = attrs.field(default=None, eq=False)
+    attempts: int = 1

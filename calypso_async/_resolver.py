@@ -1,41 +1,32 @@
 """``InterventionResolver``: settle underpaid and overpaid invoices, safely and re-entrantly.
 
-The flow, as the Calypso docs describe it::
+The flow itself (get -> policy -> return-to-paid -> COMPLETED -> close) is one
+:class:`~calypso_async._intervention.Run`; this module makes runs safe to start from anywhere:
 
-    INVOICE_PENDING_INTERVENTION event (data.parentExternalId = invoice id)
-      -> get the invoice (PENDING_INTERVENTION, interventionType, isInterventionResolved false)
-      -> policy(invoice): RESOLVE or HOLD
-      -> RESOLVE: return-to-paid -> PAID -> (by itself) COMPLETED -> close-intervention
-      -> HOLD: nothing is written; the invoice waits for a human
-
-Every run decides from the invoice's state on the server, so a duplicate webhook, a
-crash between two steps or a lost response resumes the job instead of repeating a write:
-PAID or COMPLETED with the intervention still open resumes at the wait or close step, and
-an ambiguous failure of a write is settled by re-reading the invoice, never by writing
-again. Concurrent runs for one invoice share a single execution.
+* **One execution per invoice.** Concurrent ``resolve`` calls and worker submissions
+  for the same invoice share one execution (a task) and its :class:`Resolution`. The
+  execution stays registered until it has ended, including while a cancelled run
+  finishes a write in flight, so a new call never starts a second writer beside it.
+* **Worker mode** retries a ``FAILED`` execution a few times with backoff, inside the
+  same execution: a retry never overlaps the run before it.
+* **Nothing accepted is lost silently.** Every execution reports exactly one Resolution,
+  a cancelled one included; every submission dropped at shutdown is reported too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Self, TypeAlias
 
+import attrs
+
 from . import _callbacks
 from ._config import check_seconds
-from ._enums import EventType, InvoiceState
-from ._errors import (
-    APIError,
-    CalypsoConnectionError,
-    CalypsoError,
-    CalypsoTimeoutError,
-    ConfigurationError,
-    DecodeError,
-    InvoiceStateError,
-    WaitTimeoutError,
-)
+from ._enums import EventType
+from ._errors import ConfigurationError, ResolutionCancelledError
+from ._intervention import Run, UnansweredWrites
 from ._models import Invoice, WebhookEvent
 from ._resolution import Decision, Outcome, Policy, Resolution, default_policy
 from ._worker import WorkerPool
@@ -51,33 +42,22 @@ logger = logging.getLogger("calypso_async.resolver")
 Target: TypeAlias = "WebhookEvent | Invoice | str"
 """What ``resolve`` and ``submit`` accept: an event, an invoice, or an invoice id."""
 
-_WRITE_FAILURES = (CalypsoConnectionError, CalypsoTimeoutError, DecodeError, APIError)
-"""Failures of a write after which only the server knows whether it happened (a lost or
-garbled answer, a 5xx from a proxy, a 400 because the state moved): re-read to know."""
-
 
 class _Execution:
-    """One run of the flow for one invoice, and how many callers wait for it."""
+    """One execution of the flow for one invoice: its task, callers and retry budget."""
 
-    __slots__ = ("task", "waiters")
+    __slots__ = ("retries", "task", "waiters")
 
-    def __init__(self, task: asyncio.Task[Resolution]) -> None:
-        self.task = task
+    task: asyncio.Task[Resolution]
+
+    def __init__(self, retries: int) -> None:
         self.waiters = 0
+        self.retries = retries
 
 
 def _being_cancelled() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-class _Failed(Exception):
-    """Ends a run as FAILED, carrying the reason and the underlying error."""
-
-    def __init__(self, reason: str, error: BaseException | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.error = error
 
 
 class InterventionResolver:
@@ -98,12 +78,22 @@ class InterventionResolver:
             ``None``.
         poll_interval: Seconds between polls while waiting for COMPLETED (backing off
             up to ten times this).
-        completion_timeout: Seconds to wait for COMPLETED after return-to-paid.
+        completion_timeout: Seconds to wait for COMPLETED after return-to-paid, in all.
         max_concurrency: Invoices resolved at once in worker mode.
         max_queue: Submissions waiting at most; beyond it ``submit`` raises.
         shutdown_grace: Seconds leaving ``async with`` waits for queued and running
-            work before cancelling it.
-        on_outcome: Called (sync or async) with every :class:`Resolution` a run produces.
+            work before cancelling it. A write in flight is finished even then, which
+            can take up to the client's ``deadline`` more (again as much for the
+            re-read after a lost answer).
+        on_outcome: Called (sync or async) with every :class:`Resolution`: one per
+            execution, a cancelled one included, and one per submission dropped at
+            shutdown.
+        retry_failed: In worker mode, how many times a ``FAILED`` run is run again
+            before its Resolution is reported (``0``: never). ``resolve`` never retries.
+        retry_backoff: Seconds before the first retry, doubling for each next one.
+        resend_hold: Seconds after a return-to-paid went unanswered (timeout, lost
+            connection, 502/504) during which this resolver sends no other for that
+            invoice, in case the server still carries out the first.
     """
 
     def __init__(
@@ -117,10 +107,17 @@ class InterventionResolver:
         max_queue: int = 10_000,
         shutdown_grace: float = 30.0,
         on_outcome: Callable[[Resolution], object] | None = None,
+        retry_failed: int = 3,
+        retry_backoff: float = 2.0,
+        resend_hold: float = 120.0,
     ) -> None:
         poll_interval = check_seconds("poll_interval", poll_interval)
         completion_timeout = check_seconds("completion_timeout", completion_timeout)
         shutdown_grace = check_seconds("shutdown_grace", shutdown_grace)
+        retry_backoff = check_seconds("retry_backoff", retry_backoff)
+        resend_hold = check_seconds("resend_hold", resend_hold)
+        if isinstance(retry_failed, bool) or not isinstance(retry_failed, int) or retry_failed < 0:
+            raise ConfigurationError("retry_failed must be an integer, 0 or more")
         if policy is not None and not callable(policy):
             raise ConfigurationError("policy must be a callable taking an Invoice")
         self._client = client
@@ -128,7 +125,12 @@ class InterventionResolver:
         self._poll_interval = poll_interval
         self._completion_timeout = completion_timeout
         self._on_outcome = on_outcome
+        self._retry_failed = retry_failed
+        self._retry_backoff = retry_backoff
+        self._unanswered_writes = UnansweredWrites(client.session.clock, resend_hold)
         self._inflight: dict[str, _Execution] = {}
+        self._stopping = False
+        self._unfinished: list[str] = []
         self._pool = WorkerPool(
             self._work,
             key=_invoice_id_of,
@@ -145,14 +147,18 @@ class InterventionResolver:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._pool.stop()
+        await self.stop()
 
     def submit(self, event_or_invoice_id: Target) -> bool:
         """Queue an event, invoice or invoice id for resolution without waiting.
 
+        A submission for an invoice being resolved right now does not take a worker:
+        the invoice is run once more when its current run ends (at most once, however
+        many copies arrive meanwhile).
+
         Returns:
-            ``True`` if queued, ``False`` if the same invoice is already waiting in the
-            queue (the queued run will see the latest server state anyway).
+            ``True`` if queued or marked to run again, ``False`` if that was already so
+            (the coming run will see the latest server state anyway).
 
         Raises:
             LifecycleError: The resolver is not running (use ``async with resolver``).
@@ -162,11 +168,47 @@ class InterventionResolver:
         return self._pool.submit(event_or_invoice_id)
 
     async def join(self) -> None:
-        """Wait until everything submitted so far has been resolved."""
+        """Wait until everything submitted so far has been resolved (retries included)."""
         await self._pool.join()
 
+    async def stop(self) -> tuple[str, ...]:
+        """Stop the worker: drain for ``shutdown_grace`` seconds, then cancel the rest.
+
+        Leaving ``async with`` calls this. A run cancelled here first finishes a write
+        it has in flight. Every run cancelled and every submission dropped is reported
+        to ``on_outcome`` (and logged at WARNING) as ``FAILED`` with a
+        :class:`ResolutionCancelledError`: its webhook was already acknowledged, so
+        Calypso will not send it again.
+
+        Returns:
+            The ids of those invoices, in no particular order. Submit them again when
+            the resolver runs again: each new run resumes from the invoice's state.
+        """
+        self._stopping = True
+        self._unfinished = []
+        try:
+            dropped = await self._pool.stop()
+            for target in dropped:
+                invoice_id = _invoice_id_of(target)
+                if invoice_id is None:
+                    await self._report(_skip_event(target))
+                elif invoice_id not in self._unfinished:
+                    reason = "not started: the resolver shut down first; submit it again"
+                    self._unfinished.append(invoice_id)
+                    await self._report(
+                        Resolution(
+                            invoice_id,
+                            Outcome.FAILED,
+                            reason,
+                            error=ResolutionCancelledError(reason),
+                        )
+                    )
+            return tuple(self._unfinished)
+        finally:
+            self._stopping = False
+
     async def _work(self, target: Target) -> None:
-        await self.resolve(target)
+        await self._resolve(target, self._retry_failed)
 
     # -- one resolution ---------------------------------------------------------------
 
@@ -174,22 +216,30 @@ class InterventionResolver:
         """Run the intervention flow for one invoice and report how it ended.
 
         Concurrent calls for the same invoice share one execution and return the same
-        :class:`Resolution`. Failures are reported as ``Outcome.FAILED``, not raised.
-        Cancellation propagates to the caller; the shared execution is cancelled only
-        when no caller is left waiting for it, so a cancelled caller never leaves a write
-        half-done for another caller to repeat.
+        :class:`Resolution`. Failures are reported as ``Outcome.FAILED``, not raised
+        (and not retried: worker mode retries, ``resolve`` leaves that to the caller).
+
+        Cancellation propagates to the caller. The shared execution is cancelled only
+        when no caller is left waiting for it, and a write it has in flight is finished
+        first (within the client's deadline), so no request of the run is still pending
+        once the cancellation reaches the caller, and no later run repeats a write whose
+        outcome is unknown. The cancelled run is reported ``FAILED`` to ``on_outcome``.
 
         Args:
             event_or_invoice_id: An ``INVOICE_PENDING_INTERVENTION`` event, an invoice,
                 or an invoice id.
         """
-        invoice_id = _invoice_id_of(event_or_invoice_id)
+        return await self._resolve(event_or_invoice_id, 0)
+
+    async def _resolve(self, target: Target, retries: int) -> Resolution:
+        invoice_id = _invoice_id_of(target)
         if invoice_id is None:
-            return await self._report(_skip_event(event_or_invoice_id))
+            return await self._report(_skip_event(target))
         while True:
             execution = self._inflight.get(invoice_id)
-            if execution is None:
-                execution = self._start(invoice_id)
+            if execution is None or execution.task.done():
+                execution = self._start(invoice_id, retries)
+            execution.retries = max(execution.retries, retries)
             execution.waiters += 1
             try:
                 return await asyncio.shield(execution.task)
@@ -201,14 +251,16 @@ class InterventionResolver:
                 execution.waiters -= 1
                 if execution.waiters == 0 and not execution.task.done():
                     # Only reached when the last waiter was cancelled: stop the run, and
-                    # wait for it so no request of it is still in flight afterwards.
+                    # wait for it (it finishes a write in flight first).
                     execution.task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await execution.task
+                    await asyncio.wait([execution.task])
 
-    def _start(self, invoice_id: str) -> _Execution:
-        task = asyncio.create_task(self._execute(invoice_id), name=f"resolve-{invoice_id}")
-        execution = self._inflight[invoice_id] = _Execution(task)
+    def _start(self, invoice_id: str, retries: int) -> _Execution:
+        execution = self._inflight[invoice_id] = _Execution(retries)
+        task = asyncio.create_task(
+            self._execute(invoice_id, execution), name=f"resolve-{invoice_id}"
+        )
+        execution.task = task
 
         def forget(_: object) -> None:
             if self._inflight.get(invoice_id) is execution:
@@ -217,139 +269,65 @@ class InterventionResolver:
         task.add_done_callback(forget)
         return execution
 
-    async def _execute(self, invoice_id: str) -> Resolution:
+    async def _execute(self, invoice_id: str, execution: _Execution) -> Resolution:
+        runs: list[Run] = []
         try:
-            resolution = await self._run(invoice_id)
-        except Exception as exc:  # a bug must end as a reported FAILED, not a dead worker
-            logger.exception("resolving invoice %s raised unexpectedly", invoice_id)
-            resolution = Resolution(
-                invoice_id, Outcome.FAILED, f"unexpected {type(exc).__name__}: {exc}", error=exc
+            while True:
+                run = Run(
+                    self._client,
+                    invoice_id,
+                    policy=self._policy,
+                    poll_interval=self._poll_interval,
+                    completion_timeout=self._completion_timeout,
+                    unanswered=self._unanswered_writes,
+                    earlier_writes=_writes(runs),
+                )
+                runs.append(run)
+                resolution = await self._attempt(run)
+                delay = self._retry_delay(run, resolution, len(runs), execution.retries)
+                if delay is None:
+                    break
+                logger.warning(
+                    "invoice %s: attempt %d FAILED (%s); retrying in %g s",
+                    invoice_id,
+                    len(runs),
+                    resolution.reason,
+                    delay,
+                    extra={"calypso_invoice_id": invoice_id, "calypso_attempt": len(runs)},
+                )
+                await self._client.session.sleep(delay)
+        except asyncio.CancelledError:
+            if self._stopping and invoice_id not in self._unfinished:
+                self._unfinished.append(invoice_id)
+            why = "the resolver shut down" if self._stopping else "every caller was cancelled"
+            await self._report(_cancelled(invoice_id, runs, why))
+            raise
+        if len(runs) > 1:
+            resolution = attrs.evolve(
+                resolution,
+                reason=f"{resolution.reason} (attempt {len(runs)})",
+                decision=_decision(runs),
+                writes=_writes(runs),
+                attempts=len(runs),
             )
         return await self._report(resolution)
 
-    async def _run(self, invoice_id: str) -> Resolution:
-        writes: list[str] = []
-        invoice: Invoice | None = None
-        decision: Decision | None = None
-
-        def end(outcome: Outcome, reason: str, error: BaseException | None = None) -> Resolution:
-            return Resolution(invoice_id, outcome, reason, invoice, decision, tuple(writes), error)
-
+    async def _attempt(self, run: Run) -> Resolution:
         try:
-            # 1. Read the invoice: every decision below comes from the server's state.
-            invoice = await self._client.invoices.get(invoice_id)
-            skip = _nothing_to_do(invoice)
-            if skip is not None:
-                return end(Outcome.SKIPPED, skip)
+            return await run.execute()
+        except Exception as exc:  # a bug must end as a reported FAILED, not a dead worker
+            logger.exception("resolving invoice %s raised unexpectedly", run.invoice_id)
+            return run.end(Outcome.FAILED, f"unexpected {type(exc).__name__}: {exc}", exc)
 
-            # 2. Still pending: ask the policy. PAID or COMPLETED means an earlier run
-            #    already returned it to paid, so resume without asking again.
-            if invoice.state is InvoiceState.PENDING_INTERVENTION:
-                decision = await self._decide(invoice)
-                if decision is Decision.HOLD:
-                    return end(Outcome.HELD, _hold_reason(invoice, self._policy))
-                # 3. Take the money.
-                writes.append("return-to-paid")
-                invoice = await self._return_to_paid(invoice)
-                if invoice.state not in (InvoiceState.PAID, InvoiceState.COMPLETED):
-                    # Answered, yet not moved on: re-read rather than guess.
-                    invoice = await self._client.invoices.get(invoice_id)
-                    if invoice.state not in (InvoiceState.PAID, InvoiceState.COMPLETED):
-                        raise _Failed(
-                            f"return-to-paid was answered but the invoice is {invoice.state}"
-                        )
-
-            # 4. Wait for COMPLETED (Calypso moves PAID on by itself).
-            if invoice.state is InvoiceState.PAID:
-                invoice = await self._wait_completed(invoice)
-
-            # 5. Close the intervention and confirm it is resolved.
-            if invoice.state is not InvoiceState.COMPLETED:
-                if writes:
-                    raise _Failed(f"after return-to-paid the invoice is {invoice.state}")
-                return end(
-                    Outcome.HELD,
-                    f"state {invoice.state} with an open intervention is not one the "
-                    "resolver acts on; left for a human",
-                )
-            writes.append("close-intervention")
-            invoice = await self._close(invoice)
-            return end(Outcome.RESOLVED, _resolved_reason(invoice, writes))
-        except _Failed as failed:
-            return end(Outcome.FAILED, failed.reason, failed.error or failed)
-        except CalypsoError as exc:
-            return end(Outcome.FAILED, f"{type(exc).__name__}: {exc}", exc)
-
-    async def _decide(self, invoice: Invoice) -> Decision:
-        try:
-            return Decision(await _callbacks.call(self._policy, invoice))
-        except Exception as exc:  # a policy is user code: its bug must not kill a worker
-            raise _Failed(f"the policy raised {type(exc).__name__}: {exc}", exc) from exc
-
-    async def _return_to_paid(self, invoice: Invoice) -> Invoice:
-        try:
-            return await self._client.invoices.return_to_paid(invoice.id)
-        except _WRITE_FAILURES as exc:
-            # The response was lost or the state moved under us: the server knows
-            # whether the write happened. Never send it a second time.
-            current = await self._reread(invoice.id, "return-to-paid", exc)
-            if current.state in (InvoiceState.PAID, InvoiceState.COMPLETED):
-                return current
-            raise _Failed(
-                f"return-to-paid failed ({type(exc).__name__}) and the invoice is still "
-                f"{current.state}; a later run will decide again from its state",
-                exc,
-            ) from exc
-
-    async def _wait_completed(self, invoice: Invoice) -> Invoice:
-        # PAID turns COMPLETED by itself; polling at once would only cost a request.
-        await self._client.session.sleep(self._poll_interval)
-        try:
-            return await self._client.invoices.wait_for(
-                invoice.id,
-                InvoiceState.COMPLETED,
-                timeout=self._completion_timeout,
-                interval=self._poll_interval,
-                max_interval=self._poll_interval * 10,
-            )
-        except WaitTimeoutError as exc:
-            raise _Failed(
-                f"COMPLETED did not arrive within {self._completion_timeout:g} s after "
-                "return-to-paid; the intervention stays open and a later run will close it",
-                exc,
-            ) from exc
-        except InvoiceStateError as exc:
-            raise _Failed(
-                f"the invoice ended {exc.invoice.state} instead of COMPLETED", exc
-            ) from exc
-
-    async def _close(self, invoice: Invoice) -> Invoice:
-        try:
-            closed = await self._client.invoices.close_intervention(invoice.id)
-        except _WRITE_FAILURES as exc:
-            closed = await self._reread(invoice.id, "close-intervention", exc)
-            if closed.is_intervention_resolved is not True:
-                raise _Failed(
-                    f"close-intervention failed ({type(exc).__name__}) and the intervention "
-                    "is still open; a later run will close it",
-                    exc,
-                ) from exc
-        if closed.is_intervention_resolved is not True:
-            closed = await self._client.invoices.get(invoice.id)
-            if closed.is_intervention_resolved is not True:
-                raise _Failed("close-intervention answered but the intervention is still open")
-        return closed
-
-    async def _reread(self, invoice_id: str, write: str, cause: BaseException) -> Invoice:
-        try:
-            return await self._client.invoices.get(invoice_id)
-        except CalypsoError as exc:
-            raise _Failed(
-                f"{write} failed ({type(cause).__name__}) and the invoice could not be re-read "
-                f"({type(exc).__name__}): whether {write} took effect is unknown; a later run "
-                "will decide from the invoice's state",
-                cause,
-            ) from exc
+    def _retry_delay(
+        self, run: Run, resolution: Resolution, attempt: int, budget: int
+    ) -> float | None:
+        if resolution.outcome is not Outcome.FAILED or run.retry_after is None:
+            return None
+        if attempt > budget:
+            return None
+        backoff: float = self._retry_backoff * 2.0 ** (attempt - 1)
+        return max(backoff, run.retry_after)
 
     async def _report(self, resolution: Resolution) -> Resolution:
         level = logging.WARNING if resolution.outcome is Outcome.FAILED else logging.INFO
@@ -372,6 +350,29 @@ class InterventionResolver:
             except Exception:
                 logger.exception("the on_outcome hook raised for invoice %s", resolution.invoice_id)
         return resolution
+
+
+def _writes(runs: list[Run]) -> tuple[str, ...]:
+    return tuple(write for run in runs for write in run.writes)
+
+
+def _decision(runs: list[Run]) -> Decision | None:
+    return next((run.decision for run in reversed(runs) if run.decision is not None), None)
+
+
+def _cancelled(invoice_id: str, runs: list[Run], why: str) -> Resolution:
+    writes = _writes(runs)
+    done = f"after {', '.join(writes)}" if writes else "before any write"
+    invoice = runs[-1].invoice if runs else None
+    state = f"; the invoice is {invoice.state}" if invoice else ""
+    reason = (
+        f"cancelled ({why}) {done}{state}; submit it again: a new run resumes from the "
+        "invoice's state"
+    )
+    error = ResolutionCancelledError(reason)
+    return Resolution(
+        invoice_id, Outcome.FAILED, reason, invoice, _decision(runs), writes, error, len(runs)
+    )
 
 
 def _invoice_id_of(target: Target) -> str | None:
@@ -397,29 +398,3 @@ def _skip_event(target: Target) -> Resolution:
     else:
         reason = "the event names no invoice (data.parentExternalId is missing)"
     return Resolution(None, Outcome.SKIPPED, reason)
-
-
-def _nothing_to_do(invoice: Invoice) -> str | None:
-    # Only a known type without interventions is skipped; an unknown one is left to the
-    # flow, which holds what it does not understand.
-    if invoice.type is not None and invoice.type.is_known and not invoice.supports_interventions:
-        return f"{invoice.type} invoices have no interventions"
-    if not invoice.has_open_intervention:
-        if invoice.intervention_type is not None:
-            return f"the {invoice.intervention_type} intervention is already resolved"
-        return f"no intervention (state {invoice.state})"
-    return None
-
-
-def _hold_reason(invoice: Invoice, policy: Policy) -> str:
-    kind = invoice.intervention_type or "unknown"
-    if policy is default_policy:
-        return f"{kind} is held for a human by the default policy (only OVERPAY is resolved)"
-    return f"the policy held this {kind} intervention"
-
-
-def _resolved_reason(invoice: Invoice, writes: list[str]) -> str:
-    kind = invoice.intervention_type or "intervention"
-    if writes == ["return-to-paid", "close-intervention"]:
-        return f"{kind} resolved: returned to paid, completed and closed"
-    return f"{kind} resolved by resuming an earlier run (this run: {', '.join(writes)})"

@@ -17,7 +17,13 @@ from aiohttp import web
 
 from . import _callbacks
 from ._enums import EventType
-from ._errors import ConfigurationError, DecodeError, LifecycleError, SignatureVerificationError
+from ._errors import (
+    ConfigurationError,
+    DecodeError,
+    LifecycleError,
+    SignatureVerificationError,
+    StaleEventError,
+)
 from ._inbound import parse_event
 from ._models import WebhookEvent
 
@@ -35,11 +41,16 @@ class WebhookHandler:
     """Receives Calypso webhook deliveries in an aiohttp.web application.
 
     Build it with :func:`webhook_handler`. Answers: 200 once accepted (or a replay of an
-    event already accepted); 409 for a copy arriving while another copy of the same event
-    is still being accepted; 401 with no detail for a missing or wrong signature; 400 for
-    a verified body that is not an event; 413 beyond ``max_body_size``; 500 when the
-    callback raised and 503 when the resolver cannot take more (Calypso retries all of
-    409, 500 and 503).
+    event already accepted, or a genuine event older than ``max_age``, which is logged
+    and dropped so that Calypso stops sending it); 409 for a copy arriving while another
+    copy of the same event is still being accepted; 401 with no detail for a missing or
+    wrong signature; 400 for a verified body that is not an event; 413 beyond
+    ``max_body_size``; 500 when the callback raised and 503 when the resolver cannot
+    take more (Calypso retries all of 409, 500 and 503).
+
+    With both ``on_event`` and ``resolver``, the callback runs first; if the resolver
+    then answers 503, Calypso delivers the event again and the callback runs again for
+    it. Make ``on_event`` idempotent (keyed on ``event.id``).
     """
 
     def __init__(
@@ -74,6 +85,19 @@ class WebhookHandler:
         except SignatureVerificationError:
             # No detail: a prober learns nothing about why.
             return web.Response(status=401)
+        except StaleEventError as exc:
+            # Genuine but too old: refusing it would have Calypso retry it for 34 hours
+            # and count the refusals toward blocking the subscription.
+            logger.warning(
+                "webhook event %s ignored: %s",
+                exc.event.id,
+                exc,
+                extra={
+                    "calypso_event_id": exc.event.id,
+                    "calypso_invoice_id": exc.event.invoice_id,
+                },
+            )
+            return web.Response(status=200, text="stale: ignored")
         except DecodeError as exc:
             logger.warning("webhook body refused: %s", exc)
             return web.Response(status=400, text="malformed event")
@@ -160,11 +184,13 @@ def webhook_handler(
         secret_key: The subscription's ``secretKey``, or several (any may match: for
             several subscriptions or a key rotation).
         on_event: Called (sync or async) with every verified event; the delivery is
-            answered 200 only after it returns.
+            answered 200 only after it returns. Called again for a redelivery when the
+            resolver answered 503 (see :class:`WebhookHandler`): keep it idempotent.
         resolver: A running ``InterventionResolver``; ``INVOICE_PENDING_INTERVENTION``
             events are submitted to it.
         max_body_size: Larger bodies are refused with 413 before parsing.
-        max_age: Refuse events older than this (see ``parse_event``); off by default.
+        max_age: Drop events older than this (see ``parse_event``), answering 200 so
+            that Calypso stops delivering them; off by default.
         replay_cache_size: Event ids remembered to answer replays without processing
             them twice (oldest forgotten first).
 

@@ -1,8 +1,11 @@
 """A bounded pool of worker tasks fed by a queue: the engine of the resolver's worker mode.
 
 Generic over the item type; it knows nothing of invoices. ``submit`` never blocks (a web
-handler calls it), items with the same key wait in the queue at most once, and ``stop``
-drains for a grace period before cancelling what is still running.
+handler calls it). Items with the same key never occupy two workers: a key waits in the
+queue at most once, and a submission for a key being handled marks it to be handled once
+more by the same worker afterwards, so duplicates of one slow item cannot tie up the
+pool. ``stop`` drains for a grace period, cancels what is still running and hands back
+what never started.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ class WorkerPool(Generic[T]):
 
     Args:
         handler: Awaited once per item; an exception it raises is logged, never lost.
-        key: Identifies items for de-duplication while queued (``None``: never merged).
+        key: Identifies items for de-duplication (``None``: never merged).
         max_concurrency: Worker tasks.
         max_queue: Items waiting at most; ``submit`` raises ``asyncio.QueueFull`` beyond.
         shutdown_grace: Seconds ``stop`` waits for the queue to drain before cancelling.
@@ -57,6 +60,9 @@ class WorkerPool(Generic[T]):
         self._name = name
         self._queue: asyncio.Queue[tuple[Hashable | None, T]] | None = None
         self._queued_keys: set[Hashable] = set()
+        self._running_keys: set[Hashable] = set()
+        self._again: dict[Hashable, T] = {}
+        self._busy = 0
         self._workers: list[asyncio.Task[None]] = []
 
     @property
@@ -70,18 +76,28 @@ class WorkerPool(Generic[T]):
             raise LifecycleError(f"{self._name} is already running")
         self._queue = asyncio.Queue(self._max_queue)
         self._queued_keys.clear()
+        self._running_keys.clear()
+        self._again.clear()
         self._workers = [
             asyncio.create_task(self._work(self._queue), name=f"{self._name}-{index}")
             for index in range(self._max_concurrency)
         ]
 
     def submit(self, item: T) -> bool:
-        """Queue ``item``; ``False`` if an item with the same key is already queued."""
+        """Queue ``item``, or mark its key to be handled again once its current run ends.
+
+        Returns:
+            ``False`` if that adds nothing: the key is already queued or already marked.
+        """
         if self._queue is None:
             raise LifecycleError(f"{self._name} is not running: use it with 'async with'")
         key = self._key(item)
-        if key is not None and key in self._queued_keys:
-            return False
+        if key is not None:
+            if key in self._queued_keys or key in self._again:
+                return False
+            if key in self._running_keys:
+                self._again[key] = item
+                return True
         self._queue.put_nowait((key, item))
         if key is not None:
             self._queued_keys.add(key)
@@ -93,41 +109,63 @@ class WorkerPool(Generic[T]):
             raise LifecycleError(f"{self._name} is not running")
         await self._queue.join()
 
-    async def stop(self) -> None:
-        """Stop accepting, drain for the grace period, then cancel and await the workers."""
+    async def stop(self) -> list[T]:
+        """Stop accepting, drain for the grace period, then cancel and await the workers.
+
+        Returns:
+            The items that never started: still queued, or marked to be handled again.
+        """
         queue, self._queue = self._queue, None
         if queue is None:
-            return
+            return []
         try:
             async with asyncio.timeout(self._grace):
                 await queue.join()
         except TimeoutError:
             logger.warning(
-                "%s: %d queued item(s) not started and running ones cancelled after the "
-                "%g s shutdown grace",
+                "%s: after the %g s shutdown grace, %d running item(s) are cancelled and "
+                "%d never started",
                 self._name,
-                queue.qsize(),
                 self._grace,
+                self._busy,
+                queue.qsize() + len(self._again),
+                extra={"calypso_cancelled": self._busy},
             )
-        finally:
-            for worker in self._workers:
-                worker.cancel()
-            await asyncio.gather(*self._workers, return_exceptions=True)
-            self._workers = []
-            # Items never started are dropped: account for them so that a join() still
-            # waiting returns instead of hanging on work that will never run.
-            while not queue.empty():
-                queue.get_nowait()
-                queue.task_done()
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+        dropped = list(self._again.values())
+        self._again.clear()
+        # Account for the dropped items so that a join() still waiting returns instead of
+        # hanging on work that will never run.
+        while not queue.empty():
+            dropped.append(queue.get_nowait()[1])
+            queue.task_done()
+        self._queued_keys.clear()
+        return dropped
 
     async def _work(self, queue: asyncio.Queue[tuple[Hashable | None, T]]) -> None:
         while True:
             key, item = await queue.get()
+            self._busy += 1
             if key is not None:
                 self._queued_keys.discard(key)
+                self._running_keys.add(key)
+            try:
+                await self._handle(key, item)
+            finally:
+                self._busy -= 1
+                if key is not None:
+                    self._running_keys.discard(key)
+                queue.task_done()
+
+    async def _handle(self, key: Hashable | None, item: T) -> None:
+        while True:
             try:
                 await self._handler(item)
             except Exception:
                 logger.exception("%s: a submitted item failed", self._name)
-            finally:
-                queue.task_done()
+            if key is None or key not in self._again:
+                return
+            item = self._again.pop(key)

@@ -12,6 +12,7 @@ from calypso_async import (
     EventType,
     ServiceType,
     SignatureVerificationError,
+    StaleEventError,
     parse_event,
     sign,
 )
@@ -126,5 +127,29 @@ def test_freshness_check_is_off_by_default_and_refuses_old_events_when_on() -> N
     assert parse_event(EVENT, signed(EVENT), SUB_SECRET, now=now).id == "3"
     ok = parse_event(EVENT, signed(EVENT), SUB_SECRET, max_age=timedelta(days=2), now=now)
     assert ok.id == "3"
-    with pytest.raises(SignatureVerificationError, match="older"):
+    with pytest.raises(StaleEventError, match="older") as stale:
         parse_event(EVENT, signed(EVENT), SUB_SECRET, max_age=timedelta(hours=1), now=now)
+    assert stale.value.event.id == "3", "the genuine event comes with the error"
+
+
+def test_a_stale_event_is_not_a_signature_failure() -> None:
+    """Old but genuine is told apart from forged: a receiver acknowledges it, not 401."""
+    assert not issubclass(StaleEventError, SignatureVerificationError)
+
+
+def test_a_forged_old_event_is_still_a_signature_failure() -> None:
+    """The signature is checked first: age never excuses a bad Sign."""
+    with pytest.raises(SignatureVerificationError):
+        parse_event(EVENT, signed(EVENT, "wrong"), SUB_SECRET, max_age=timedelta(seconds=1))
+
+
+def test_a_naive_now_is_a_configuration_error() -> None:
+    """datetime.now() without a zone is local time: refused rather than misread as UTC."""
+    with pytest.raises(ConfigurationError, match="timezone-aware"):
+        parse_event(
+            EVENT,
+            signed(EVENT),
+            SUB_SECRET,
+            max_age=timedelta(hours=1),
+            now=datetime(2022, 6, 18, 12, 0),  # naive: the point of the test
+        )

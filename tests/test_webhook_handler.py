@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -181,3 +183,18 @@ async def test_copy_arriving_while_the_first_fails_is_not_acknowledged() -> None
         assert (await first)[0] == 500
         assert (await post(EVENT, signed(EVENT)))[0] == 200
     assert calls == ["3", "3"]
+
+
+async def test_stale_event_is_acknowledged_and_dropped_not_401(
+    events: list, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An old but genuine event gets 200 (so Calypso stops retrying it), is logged with
+    its id, and is not processed; a forged one still gets 401."""
+    handler = webhook_handler(SUB_SECRET, on_event=events.append, max_age=timedelta(hours=1))
+    with caplog.at_level(logging.WARNING, logger="calypso_async.webhooks"):
+        async for post in serve(handler):
+            assert await post(EVENT, signed(EVENT)) == (200, "stale: ignored")
+            assert (await post(EVENT, signed(EVENT, "forged")))[0] == 401
+    assert events == []
+    (record,) = [r for r in caplog.records if "ignored" in r.getMessage()]
+    assert record.calypso_event_id == "3"  # type: ignore[attr-defined]

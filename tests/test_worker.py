@@ -1,4 +1,4 @@
-"""WorkerPool: bounded concurrency, de-duplication while queued, clean shutdown."""
+"""WorkerPool: bounded concurrency, one worker per key, clean shutdown that loses nothing."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from calypso_async import LifecycleError
 from calypso_async._worker import WorkerPool
 
 
-def pool(handler: object, *, concurrency: int = 1, grace: float = 0.05) -> WorkerPool[str]:
+def pool(
+    handler: object, *, concurrency: int = 1, grace: float = 0.05, max_queue: int = 10
+) -> WorkerPool[str]:
     return WorkerPool(
         handler,  # type: ignore[arg-type]
-        key=lambda item: item,
+        key=lambda item: item.split(":")[0],
         max_concurrency=concurrency,
-        max_queue=10,
+        max_queue=max_queue,
         shutdown_grace=grace,
         name="test-pool",
     )
@@ -42,6 +44,76 @@ async def test_items_with_the_same_key_wait_in_the_queue_once() -> None:
     assert done == ["a", "b"]
 
 
+async def test_duplicates_of_a_running_item_never_take_a_second_worker() -> None:
+    """A key being handled is marked to run once more afterwards, on the same worker, so
+    duplicates of one stuck item leave the other workers free (reviewer probe)."""
+    gate = asyncio.Event()
+    started: list[str] = []
+
+    async def handle(item: str) -> None:
+        started.append(item)
+        if item.startswith("x"):
+            await gate.wait()
+
+    workers = pool(handle, concurrency=2)
+    await workers.start()
+    assert workers.submit("x:1")
+    await asyncio.sleep(0.01)
+    assert workers.submit("x:2")  # marked to run again once x:1 ends
+    assert not workers.submit("x:3")  # already marked: adds nothing
+    assert workers.submit("y:1")
+    await asyncio.sleep(0.01)
+    assert started == ["x:1", "y:1"], "y ran on the free worker while x is stuck"
+    gate.set()
+    await workers.join()
+    await workers.stop()
+    assert started == ["x:1", "y:1", "x:2"]
+
+
+async def test_no_more_than_max_concurrency_items_run_at_once() -> None:
+    """With 3 workers and 8 items, exactly 3 run at a time until the queue empties."""
+    running: set[str] = set()
+    most = 0
+    gate = asyncio.Event()
+
+    async def handle(item: str) -> None:
+        nonlocal most
+        running.add(item)
+        most = max(most, len(running))
+        await gate.wait()
+        running.discard(item)
+
+    workers = pool(handle, concurrency=3)
+    await workers.start()
+    for n in range(8):
+        workers.submit(f"item{n}")
+    await asyncio.sleep(0.01)
+    assert len(running) == 3
+    gate.set()
+    await workers.join()
+    await workers.stop()
+    assert most == 3
+
+
+async def test_submit_beyond_max_queue_raises_queue_full() -> None:
+    """A full queue refuses loudly (the webhook adapter turns this into a 503)."""
+    never = asyncio.Event()
+
+    async def stuck(item: str) -> None:
+        await never.wait()
+
+    workers = pool(stuck, max_queue=2)
+    await workers.start()
+    workers.submit("running")
+    await asyncio.sleep(0)  # taken by the only worker: the queue is empty again
+    workers.submit("a")
+    workers.submit("b")
+    with pytest.raises(asyncio.QueueFull):
+        workers.submit("c")
+    dropped = await workers.stop()
+    assert sorted(dropped) == ["a", "b"]
+
+
 async def test_join_waiting_when_stop_drops_queued_items_returns() -> None:
     """Items never started are dropped at shutdown, and a waiting join() is released."""
     never = asyncio.Event()
@@ -51,12 +123,33 @@ async def test_join_waiting_when_stop_drops_queued_items_returns() -> None:
 
     workers = pool(stuck)
     await workers.start()
-    for item in ("a", "b", "c"):
-        workers.submit(item)
+    workers.submit("a")
+    await asyncio.sleep(0)  # "a" is running
+    for item in ("b", "c", "a:again"):
+        assert workers.submit(item)
     joiner = asyncio.create_task(workers.join())
     await asyncio.sleep(0)  # join() is waiting before shutdown begins
-    await workers.stop()
+    dropped = await workers.stop()
     await asyncio.wait_for(joiner, 1)
+    assert sorted(dropped) == ["a:again", "b", "c"], "what never started is handed back"
+
+
+async def test_shutdown_warning_counts_running_and_unstarted_items(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The warning says how many were cancelled while running and how many never ran."""
+    never = asyncio.Event()
+
+    async def stuck(item: str) -> None:
+        await never.wait()
+
+    workers = pool(stuck, concurrency=2)
+    await workers.start()
+    for item in ("a", "b", "c"):
+        workers.submit(item)
+    await asyncio.sleep(0.01)
+    await workers.stop()
+    assert "2 running item(s) are cancelled and 1 never started" in caplog.text
 
 
 async def test_a_failing_handler_is_logged_and_the_worker_goes_on(

@@ -222,6 +222,16 @@ def writes(fake: FakeCalypso, path: str, invoice_id: str) -> Writes:
     )
 
 
+def refused_before_processing(fake: FakeCalypso, path: str, invoice_id: str) -> int:
+    """Calls to ``path`` for ``invoice_id`` that an injected fault answered (or dropped)
+    before the fake processed them: they never reached the server proper."""
+    return sum(
+        1
+        for c in calls_for(fake, path, invoice_id)
+        if c.processed_status is None and (c.status is not None or c.dropped)
+    )
+
+
 # -- a webhook receiver whose handler can be replaced (a process restart) ------------------
 
 

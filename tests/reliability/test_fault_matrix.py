@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 
 import attrs
@@ -30,6 +30,7 @@ from calypso_async import (
     NotFoundError,
     Outcome,
     Resolution,
+    ResolutionCancelledError,
     default_policy,
 )
 from calypso_async.testing import FakeCalypso
@@ -243,12 +244,53 @@ async def intervention(client: CalypsoClient, fake: FakeCalypso, paid: Decimal) 
     return invoice
 
 
-async def resolve_until_done(resolver: InterventionResolver, invoice_id: str) -> list[Resolution]:
-    """Run the resolver again after a FAILED run, as a merchant's sweep would (3 runs at most)."""
+SWEEP_EVERY = 300.0
+"""Seconds between two sweeps of a merchant's own: longer than the resend hold (120 s)."""
+
+
+async def resolve_until_done(
+    resolver: InterventionResolver, invoice_id: str, clock: Clock
+) -> list[Resolution]:
+    """Run the resolver again after a FAILED run, as a merchant's periodic sweep would (a
+    few minutes later, on the clock; 3 runs at most). Direct ``resolve`` never retries."""
     runs = [await resolver.resolve(invoice_id)]
     while runs[-1].outcome is Outcome.FAILED and len(runs) < 3:
+        await clock.sleep(SWEEP_EVERY)
         runs.append(await resolver.resolve(invoice_id))
     return runs
+
+
+def strike(fake: FakeCalypso, fault: Fault, step: str) -> Callable[[Invoice], Decision]:
+    """Queue ``fault`` for the call of ``step``; return the policy that helps aim it."""
+
+    def policy(invoice: Invoice) -> Decision:
+        # Called after the first read and before return-to-paid: the next read is the
+        # re-read after a lost write, or the first poll while waiting for COMPLETED.
+        if step in ("wait-for-completed", "re-read"):
+            fault.inject(fake, GET)
+        return default_policy(invoice)
+
+    if step == "read":
+        fault.inject(fake, GET)
+    elif step == "return-to-paid":
+        fault.inject(fake, RTP)
+    elif step == "close-intervention":
+        fault.inject(fake, CLOSE)
+    elif step == "re-read":
+        fake.drop(RTP, after_action=True)
+    return policy
+
+
+def check_server(fake: FakeCalypso, invoice_id: str, fault: Fault, step: str) -> None:
+    """COMPLETED and closed; each write carried out once, resent only after a refusal
+    that the server never processed, and never sent in the wrong state."""
+    assert fake.pending_faults() == 0, "the fault was met"
+    final = fake.invoice(invoice_id)
+    assert (final["state"], final["isInterventionResolved"]) == ("COMPLETED", True)
+    resent_rtp = step == "return-to-paid" and not fault.acts
+    resent_close = step == "close-intervention" and not fault.acts
+    assert writes(fake, RTP, invoice_id) == (1 + resent_rtp, 1, 0)
+    assert writes(fake, CLOSE, invoice_id) == (1 + resent_close, 1, 0)
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -258,26 +300,11 @@ async def test_resolver_meeting_a_fault_at_a_step_resolves_with_one_return_to_pa
 ) -> None:
     """An overpay ends COMPLETED and closed; return-to-paid is carried out once, never resent."""
     clock = Clock(settler(fake))
-
-    def policy(invoice: Invoice) -> Decision:
-        # Called after the first read and before return-to-paid: the next read is the
-        # re-read after a lost write, or the first poll while waiting for COMPLETED.
-        if step in ("wait-for-completed", "re-read"):
-            fault.inject(fake, GET)
-        return default_policy(invoice)
-
     async with client_for(fake, fault, clock) as client:
         invoice = await intervention(client, fake, OVERPAID)
-        if step == "read":
-            fault.inject(fake, GET)
-        elif step == "return-to-paid":
-            fault.inject(fake, RTP)
-        elif step == "close-intervention":
-            fault.inject(fake, CLOSE)
-        elif step == "re-read":
-            fake.drop(RTP, after_action=True)
+        policy = strike(fake, fault, step)
         resolver = InterventionResolver(client, policy, poll_interval=1, completion_timeout=60)
-        runs = await resolve_until_done(resolver, invoice.id)
+        runs = await resolve_until_done(resolver, invoice.id, clock)
 
     want = expected(step, fault)
     summary = [(run.outcome, run.writes, run.reason) for run in runs]
@@ -291,12 +318,35 @@ async def test_resolver_meeting_a_fault_at_a_step_resolves_with_one_return_to_pa
         assert runs[1].writes == want.second_writes, summary
     else:
         assert len(runs) == 1
-    final = fake.invoice(invoice.id)
-    assert (final["state"], final["isInterventionResolved"]) == ("COMPLETED", True)
-    resent_rtp = step == "return-to-paid" and not fault.acts
-    resent_close = step == "close-intervention" and not fault.acts
-    assert writes(fake, RTP, invoice.id) == (1 + resent_rtp, 1, 0)
-    assert writes(fake, CLOSE, invoice.id) == (1 + resent_close, 1, 0)
+    check_server(fake, invoice.id, fault, step)
+
+
+@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
+async def test_worker_meeting_a_fault_at_a_step_reports_one_resolved_by_itself(
+    fake: FakeCalypso, fault: Fault, step: str
+) -> None:
+    """In worker mode nobody runs the resolver again by hand: one submission ends in one
+    reported RESOLVED, the worker having retried a FAILED run itself (after the resend
+    hold when return-to-paid went unanswered), with the same server records."""
+    clock = Clock(settler(fake))
+    outcomes: list[Resolution] = []
+    async with client_for(fake, fault, clock) as client:
+        invoice = await intervention(client, fake, OVERPAID)
+        policy = strike(fake, fault, step)
+        async with InterventionResolver(
+            client, policy, poll_interval=1, completion_timeout=60, on_outcome=outcomes.append
+        ) as resolver:
+            resolver.submit(invoice.id)
+            await resolver.join()
+
+    want = expected(step, fault)
+    retried = want.first is Outcome.FAILED
+    (final,) = outcomes
+    assert final.outcome is Outcome.RESOLVED, final.reason
+    assert final.attempts == 1 + retried
+    assert final.writes == want.first_writes + (want.second_writes if retried else ())
+    check_server(fake, invoice.id, fault, step)
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
@@ -309,7 +359,7 @@ async def test_resolver_meeting_a_fault_holds_an_underpay_without_writing(
         invoice = await intervention(client, fake, UNDERPAID)
         for path in (GET, RTP, CLOSE):
             fault.inject(fake, path)
-        runs = await resolve_until_done(InterventionResolver(client), invoice.id)
+        runs = await resolve_until_done(InterventionResolver(client), invoice.id, clock)
     outcomes = [run.outcome for run in runs]
     assert outcomes == ([Outcome.HELD] if fault.recovers else [Outcome.FAILED, Outcome.HELD])
     assert all(run.writes == () for run in runs)
@@ -361,6 +411,133 @@ async def test_duplicate_arriving_while_a_run_is_parked_at_a_step_shares_that_ru
     assert original.outcome is Outcome.RESOLVED, original.reason
     assert writes(fake, RTP, invoice.id) == (1, 1, 0)
     assert writes(fake, CLOSE, invoice.id) == (1, 1, 0)
+
+
+# -- cancelled while a write is at the server -------------------------------------------------
+
+HELD = 0.2
+"""Real seconds the fake holds a write it has received before carrying it out."""
+
+
+async def until_received(fake: FakeCalypso, path: str) -> None:
+    async with asyncio.timeout(5):
+        while not fake.calls_to(path):  # noqa: ASYNC110 - the fake's records are the signal
+            await asyncio.sleep(0.002)
+
+
+@pytest.mark.parametrize("how", ["sole-caller", "new-call-meanwhile", "worker-shutdown"])
+@pytest.mark.parametrize("write", ["return-to-paid", "close-intervention"])
+async def test_run_cancelled_while_a_write_is_at_the_server_never_sends_it_again(
+    fake: FakeCalypso, write: str, how: str
+) -> None:
+    """Cancelling a run (its only caller, or the worker's shutdown after the grace) while
+    the server holds its write does not abandon the write: the cancellation lands once
+    the write is answered, the run is reported FAILED, and neither a call arriving
+    meanwhile nor a run after a restart sends the write a second time (reviewer probe
+    test_probe_last_caller_cancelled_mid_write_then_rerun)."""
+    path = RTP if write == "return-to-paid" else CLOSE
+    clock = Clock(settler(fake))
+    outcomes: list[Resolution] = []
+    async with fake.client(sleep=clock.sleep, clock=clock) as client:
+        invoice = await intervention(client, fake, OVERPAID)
+        fake.delay(path, HELD, after_action=False)  # received at once, carried out later
+        resolver = InterventionResolver(
+            client, poll_interval=1, shutdown_grace=0.01, on_outcome=outcomes.append
+        )
+        again: asyncio.Task[Resolution] | None = None
+        if how == "worker-shutdown":
+            async with resolver:
+                resolver.submit(invoice.id)
+                await until_received(fake, path)
+                assert await resolver.stop() == (invoice.id,)
+        else:
+            first = asyncio.create_task(resolver.resolve(invoice.id))
+            await until_received(fake, path)
+            first.cancel()
+            if how == "new-call-meanwhile":
+                again = asyncio.create_task(resolver.resolve(invoice.id))
+                await asyncio.sleep(0)
+            with pytest.raises(asyncio.CancelledError):
+                await first
+        # Read now, asserted last: what matters first is what the server did.
+        answered_before_cancellation = fake.calls_to(path)[0].processed_status == 200
+        cancelled = outcomes[0]
+        assert cancelled.outcome is Outcome.FAILED
+        assert isinstance(cancelled.error, ResolutionCancelledError)
+        assert cancelled.writes[-1] == write
+        if again is not None:
+            rerun = await again
+        elif how == "worker-shutdown":  # a new process: only the server remembers
+            rerun = await InterventionResolver(client, poll_interval=1).resolve(invoice.id)
+        else:
+            rerun = await resolver.resolve(invoice.id)
+    final = fake.invoice(invoice.id)
+    assert (final["state"], final["isInterventionResolved"]) == ("COMPLETED", True)
+    assert writes(fake, RTP, invoice.id) == (1, 1, 0)
+    assert writes(fake, CLOSE, invoice.id) == (1, 1, 0)
+    if write == "return-to-paid":
+        assert (rerun.outcome, rerun.writes) == (Outcome.RESOLVED, ("close-intervention",))
+    else:
+        assert rerun.outcome is Outcome.SKIPPED, rerun.reason
+    assert answered_before_cancellation, "the cancellation landed once the write was answered"
+
+
+class ScaledTime:
+    """A clock and sleep running ``1 / scale`` times faster than real time.
+
+    The fake server holds requests in real seconds; a test about how long the resolver
+    waits before writing again needs the resolver's waits to be real too, only shorter.
+    """
+
+    def __init__(self, scale: float, on_sleep: Callable[[], Awaitable[None]]) -> None:
+        self.scale = scale
+        self._on_sleep = on_sleep
+
+    def __call__(self) -> float:
+        return time.monotonic() / self.scale
+
+    async def sleep(self, seconds: float) -> None:
+        await self._on_sleep()
+        await asyncio.sleep(seconds * self.scale)
+
+
+SCALE = 0.004
+"""Real seconds per resolver second: the 120 s resend hold lasts 0.48 s."""
+SITS = 0.3
+"""Real seconds the fake sits on return-to-paid before carrying it out: past the client's
+timeout, within the resend hold."""
+
+
+@pytest.mark.parametrize("how", ["rerun", "worker-retry"])
+async def test_return_to_paid_the_server_sits_on_is_not_sent_again_within_the_hold(
+    fake: FakeCalypso, how: str
+) -> None:
+    """The server holds return-to-paid past the client's timeout and carries it out
+    later. The run that gave up re-reads PENDING_INTERVENTION and ends FAILED; neither a
+    run started right away (a duplicate, a sweep) nor the worker's own retry sends
+    return-to-paid again within resend_hold, so the held one lands alone."""
+    scaled = ScaledTime(SCALE, settler(fake))
+    outcomes: list[Resolution] = []
+    async with fake.client(sleep=scaled.sleep, clock=scaled, timeout=0.1) as client:
+        invoice = await intervention(client, fake, OVERPAID)
+        fake.delay(RTP, SITS, after_action=False)
+        resolver = InterventionResolver(client, poll_interval=1, on_outcome=outcomes.append)
+        if how == "rerun":
+            first = await resolver.resolve(invoice.id)
+            assert "still PENDING_INTERVENTION" in first.reason
+            again = await resolver.resolve(invoice.id)  # at once: the server still sits
+            assert (again.outcome, again.writes) == (Outcome.FAILED, ())
+            await asyncio.sleep(120 * SCALE)  # the hold runs out; the held write landed
+            last = await resolver.resolve(invoice.id)
+        else:
+            async with resolver:
+                resolver.submit(invoice.id)
+                await resolver.join()
+            (last,) = outcomes
+            assert last.attempts == 2
+    assert writes(fake, RTP, invoice.id) == (1, 1, 0)
+    assert writes(fake, CLOSE, invoice.id) == (1, 1, 0)
+    assert last.outcome is Outcome.RESOLVED, last.reason
 
 
 # -- what the matrix reads from the fake -----------------------------------------------------
