@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import attrs
 
 from ._errors import ConfigurationError
 
-__all__ = ["RETRYABLE_STATUSES", "RetryPolicy", "parse_retry_after"]
+__all__ = ["RETRYABLE_STATUSES", "RetryPolicy", "parse_retry_after", "retryable_by_default"]
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 """Statuses that say "not now" rather than "no": safe to retry for a retryable call."""
@@ -93,3 +94,42 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if when.tzinfo is None:
         return None
     return max(when.timestamp() - now, 0.0)
+
+
+# Paths that only read: safe to retry however often. The creates Calypso documents with
+# an idempotencyKey are retried when they carry one; everything else (return-to-paid,
+# close-intervention, other creates, unknown writes) is retried only when the request
+# provably never left this process. A key in a payload the API does not document for
+# that path would be ignored by the server (it must ignore unknown fields), not honoured.
+_READ_PATHS = frozenset(
+    {
+        "/api/v1/invoice",
+        "/api/v1/subscription/webhook",
+        "/api/v1/account",
+        "/api/v1/payout",
+        "/api/v1/exchange/pairs",
+        "/api/v1/exchange/pre-calculate",
+        "/api/v1/exchange/average-rate",
+        "/api/v1/exchange/get",
+    }
+)
+_KEYED_CREATE_PATHS = frozenset(
+    {
+        "/api/v1/invoice/single/create",
+        "/api/v1/invoice/single-fiat/create",
+        "/api/v1/invoice/unlimited/create",
+        "/api/v1/invoice/bound/create",
+        "/api/v1/payout/create",
+    }
+)
+
+
+def retryable_by_default(path: str, method: str, payload: Mapping[str, Any] | None) -> bool:
+    """Whether a call may be repeated after it may have reached the server.
+
+    Reads and deletes yes; the invoice and payout creates carrying an ``idempotencyKey``
+    yes; anything else no (it is retried only when it provably never left).
+    """
+    if method == "DELETE" or path in _READ_PATHS:
+        return True
+    return path in _KEYED_CREATE_PATHS and bool(payload and payload.get("idempotencyKey"))

@@ -29,8 +29,8 @@ from ._errors import (
 )
 from ._flow import ConnectionGate, Timeouts
 from ._responses import api_error, decode_success, is_timestamp_rejection
-from ._retry import RETRYABLE_STATUSES, RetryPolicy
-from ._signing import Signer
+from ._retry import RETRYABLE_STATUSES, RetryPolicy, retryable_by_default
+from ._signing import SignedHeaders, Signer
 
 __all__ = ["CalypsoSession"]
 
@@ -38,54 +38,6 @@ logger = logging.getLogger("calypso_async")
 
 Sleep = Callable[[float], Awaitable[None]]
 Method = Literal["POST", "DELETE"]
-
-# Paths that only read: safe to retry however often. The creates Calypso documents with
-# an idempotencyKey are retried when they carry one; everything else (return-to-paid,
-# close-intervention, other creates, unknown writes) is retried only when the request
-# provably never left this process. A key in a payload the API does not document for
-# that path would be ignored by the server (it must ignore unknown fields), not honoured.
-_READ_PATHS = frozenset(
-    {
-        "/api/v1/invoice",
-        "/api/v1/subscription/webhook",
-        "/api/v1/account",
-        "/api/v1/payout",
-        "/api/v1/exchange/pairs",
-        "/api/v1/exchange/pre-calculate",
-        "/api/v1/exchange/average-rate",
-        "/api/v1/exchange/get",
-    }
-)
-_KEYED_CREATE_PATHS = frozenset(
-    {
-        "/api/v1/invoice/single/create",
-        "/api/v1/invoice/single-fiat/create",
-        "/api/v1/invoice/unlimited/create",
-        "/api/v1/invoice/bound/create",
-        "/api/v1/payout/create",
-    }
-)
-
-
-def _default_retryable(path: str, method: str, payload: Mapping[str, Any] | None) -> bool:
-    if method == "DELETE" or path in _READ_PATHS:
-        return True
-    return path in _KEYED_CREATE_PATHS and bool(payload and payload.get("idempotencyKey"))
-
-
-class _SignedHeaders(dict[str, str]):
-    """Request headers whose ``repr`` hides the key and the signature.
-
-    A ``Sign`` with its body is a request anyone could replay for three minutes, so it
-    must not surface in a traceback's captured locals either.
-    """
-
-    def __repr__(self) -> str:
-        return (
-            "{"
-            + ", ".join(f"{k!r}: {'***' if k in ('Key', 'Sign') else v!r}" for k, v in self.items())
-            + "}"
-        )
 
 
 class CalypsoSession:
@@ -327,7 +279,7 @@ class CalypsoSession:
         http = self._http_session()
         url = self._url(path)
         if retry is None:
-            retry = _default_retryable(path, method, payload)
+            retry = retryable_by_default(path, method, payload)
         started = self._clock()
         deadline_at = started + self._deadline
         retried_clock = False
@@ -343,7 +295,7 @@ class CalypsoSession:
                 body = self.envelope(payload)
             except (TypeError, ValueError) as exc:
                 raise ConfigurationError(f"payload for {path} cannot be sent: {exc}") from exc
-            headers = _SignedHeaders(
+            headers = SignedHeaders(
                 Key=self._api_key,
                 Sign=self._signer.sign(body),
                 **{"Content-Type": "application/json"},
@@ -403,7 +355,7 @@ class CalypsoSession:
         url: URL,
         path: str,
         body: bytes,
-        headers: _SignedHeaders,
+        headers: SignedHeaders,
         deadline_at: float,
     ) -> Any:
         gate, timeouts = self._gate, self._timeouts

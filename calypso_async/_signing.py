@@ -11,7 +11,7 @@ import hmac
 
 from ._errors import ConfigurationError
 
-__all__ = ["Signer", "sign", "verify_signature"]
+__all__ = ["SignedHeaders", "Signer", "sign", "verify_signature"]
 
 
 def _as_bytes(value: bytes | str) -> bytes:
@@ -78,3 +78,18 @@ class Signer:
         mac = self._hmac.copy()
         mac.update(body)
         return mac.hexdigest()
+
+
+class SignedHeaders(dict[str, str]):
+    """Request headers whose ``repr`` hides the key and the signature.
+
+    A ``Sign`` with its body is a request anyone could replay for three minutes, so it
+    must not surface in a traceback's captured locals either.
+    """
+
+    def __repr__(self) -> str:
+        return (
+            "{"
+            + ", ".join(f"{k!r}: {'***' if k in ('Key', 'Sign') else v!r}" for k, v in self.items())
+            + "}"
+        )
