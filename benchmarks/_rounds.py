@@ -149,27 +149,30 @@ async def poll_round(
 
     The window opens once the round is in its steady state: when as many polls have
     finished as are in flight (every worker has turned over about once, so the start-up
-    burst of building ``concurrency`` requests at once is behind it). It counts the polls
-    that finish inside it, their latencies, and the CPU spent inside it; then the workers
-    stop after their current poll, outside the window. Latencies only cover polls that
+    burst of building ``concurrency`` requests at once is behind it). It lasts at least
+    ``duration`` seconds and at least one more turnover (another ``concurrency`` polls),
+    so that at 1000 in flight it is not a fraction of one cycle. It counts the polls that
+    finish inside it, their latencies, and the CPU spent inside it; then the workers stop
+    after their current poll, outside the window. Latencies only cover polls that
     finished, so the age of the oldest poll still waiting at the close is kept too: a
     queue that lets some polls starve shows there, not in the percentiles.
     """
     latencies: list[float] = []
     errors = Errors()
     perf_counter = time.perf_counter
-    loop = asyncio.get_running_loop()
     recording = stopping = False
     finished = 0
     window_polls = 0
     oldest_waiting = math.nan
     waiting_since: list[float | None] = [None] * concurrency
 
+    closes_at = math.inf
+
     def open_window() -> None:
-        nonlocal recording
+        nonlocal recording, closes_at
         recording = True
         measure.start()
-        loop.call_later(duration, close_window)
+        closes_at = perf_counter() + duration
 
     def close_window() -> None:
         nonlocal recording, stopping, window_polls, oldest_waiting
@@ -197,6 +200,8 @@ async def poll_round(
             finished += 1
             if finished == concurrency:
                 open_window()
+            elif finished >= 2 * concurrency and recording and perf_counter() >= closes_at:
+                close_window()
 
     with measure:
         await asyncio.gather(*(worker(index) for index in range(concurrency)))

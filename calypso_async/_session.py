@@ -210,16 +210,19 @@ class CalypsoSession:
                 )
             self._loop = loop
             self._timeouts = Timeouts(loop)
+            limit = (
+                self._connection_limit
+                if self._http is None
+                else _connector_limit(self._http)  # a borrowed session's own limit
+            )
+            self._gate = ConnectionGate(limit) if limit else None
         if self._http is None:
             self._http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connection_limit),
                 timeout=aiohttp.ClientTimeout(total=None),
             )
-            self._gate = ConnectionGate(self._connection_limit)
         elif self._http.closed:
             raise LifecycleError("the aiohttp.ClientSession this client borrows is closed")
-        elif self._gate is None and (limit := _connector_limit(self._http)):
-            self._gate = ConnectionGate(limit)
         return self._http
 
     def _url(self, path: str) -> URL:
