@@ -96,6 +96,8 @@ def _datetime(value: Any, _: type) -> datetime:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise ValueError("a string that is not an ISO 8601 date") from None
+    if parsed.tzinfo is UTC:  # "Z" and "+00:00" parse to the UTC singleton
+        return parsed
     if parsed.tzinfo is not None:
         return parsed.astimezone(UTC)
     # Calypso writes UTC without a zone. Parsing again with the zone written out costs a

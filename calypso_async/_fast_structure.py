@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import types
 from collections.abc import Callable, Collection
+from decimal import Decimal
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import attrs
@@ -93,6 +94,8 @@ def compile_structure(
         if target in kept_types:
             test = f"{test} and " if test else ""
             test += f"type({value}) is not t{index}"
+            if target is Decimal:  # amounts written as integers ("fee": 0): no hook call
+                convert = f"t{index}({value}) if type({value}) is int else {convert}"
         if test:
             lines.append(f"    if {test}:")
             lines.append(f"        {value} = {convert}")
