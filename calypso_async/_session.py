@@ -294,23 +294,13 @@ class CalypsoSession:
                 # aclose() may have run during the backoff: say so, not aiohttp's
                 # RuntimeError("Session is closed").
                 http = self._http_session()
-            try:
-                body = self.envelope(payload)
-            except (TypeError, ValueError) as exc:
-                raise ConfigurationError(f"payload for {path} cannot be sent: {exc}") from exc
-            headers = SignedHeaders(
-                Key=self._api_key,
-                Sign=self._signer.sign(body),
-                **{"Content-Type": "application/json"},
-            )
-            remaining = deadline_at - self._clock()
+            if deadline_at - self._clock() <= 0:
+                raise CalypsoTimeoutError(
+                    f"{path}: the {self._deadline:g} s deadline ran out", path=path
+                )
             clock_generation = self._server_clock.generation
             try:
-                if remaining <= 0:
-                    raise CalypsoTimeoutError(
-                        f"{path}: the {self._deadline:g} s deadline ran out", path=path
-                    )
-                return await self._attempt(http, method, url, path, body, headers, deadline_at)
+                return await self._attempt(http, method, url, path, payload, deadline_at)
             except _Retryable as wrapped:
                 error, safe_anyway = wrapped.error, wrapped.safe_anyway
                 if self._closed:
@@ -351,23 +341,35 @@ class CalypsoSession:
                 )
             await self._sleep(delay)
 
+    def _signed(self, path: str, payload: Mapping[str, Any] | None) -> tuple[bytes, SignedHeaders]:
+        try:
+            body = self.envelope(payload)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"payload for {path} cannot be sent: {exc}") from exc
+        return body, SignedHeaders(
+            Key=self._api_key,
+            Sign=self._signer.sign(body),
+            **{"Content-Type": "application/json"},
+        )
+
     async def _attempt(
         self,
         http: aiohttp.ClientSession,
         method: str,
         url: URL,
         path: str,
-        body: bytes,
-        headers: SignedHeaders,
+        payload: Mapping[str, Any] | None,
         deadline_at: float,
     ) -> Any:
         gate, timeouts = self._gate, self._timeouts
         assert timeouts is not None  # made with the loop, before any attempt
         if gate is not None and not gate.enter_now():
             await self._wait_for_connection(gate, timeouts, path, deadline_at)
-        began = self._clock()
-        timeout = min(self._timeout, deadline_at - began)
         try:
+            # Timestamped and signed once a connection is free, however long the wait.
+            body, headers = self._signed(path, payload)
+            began = self._clock()
+            timeout = min(self._timeout, deadline_at - began)
             with timeouts.scope(timeout):
                 # Never follow a redirect: it could leave TLS or the API host and replay
                 # the signed body there (307/308). A 3xx surfaces as an APIError instead.

@@ -9,10 +9,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
+from yarl import URL
 
-from calypso_async import CalypsoClient, CalypsoTimeoutError, LifecycleError
+from calypso_async import CalypsoClient, CalypsoTimeoutError, LifecycleError, sign
+from calypso_async._json import loads
 
-from .conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, load_fixture
+from .conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, FakeTime, load_fixture
 
 INVOICE_URL = BASE_URL + "/api/v1/invoice"
 INVOICE_BODY = load_fixture("invoice_single_overpay.json")
@@ -141,3 +143,26 @@ async def test_a_borrowed_sessions_connector_limit_is_kept(mock_api: aioresponse
         server.release.set()
         await asyncio.gather(*calls)
     assert server.most_on_the_wire == 3
+
+
+async def test_a_call_that_waited_in_line_is_timestamped_when_it_is_sent(
+    make_client: MakeClient, mock_api: aioresponses, fake_time: FakeTime
+) -> None:
+    """The envelope is built and signed once a connection is free, not before the wait."""
+    client = make_client(connection_limit=1)
+    server = Server()
+    server.release.set()
+    serve(mock_api, server)
+    await client.invoices.get(INVOICE_ID)
+    gate = client.session._gate
+    assert gate is not None
+    assert gate.enter_now()  # every connection busy
+    waiting = asyncio.create_task(client.invoices.get(INVOICE_ID))
+    await asyncio.sleep(0)
+    fake_time.now += 120  # two minutes in line
+    gate.leave()
+    await waiting
+    last = mock_api.requests[("POST", URL(INVOICE_URL))][-1]
+    envelope = loads(last.kwargs["data"])
+    assert envelope["timestamp"] == int(fake_time.now * 1000)
+    assert last.kwargs["headers"]["Sign"] == sign(last.kwargs["data"], SECRET_KEY)
