@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import micro, poll, resolver
+from benchmarks import instructions, micro, poll, resolver
 
 ROW_FIELDS = {
     "variant",
@@ -98,3 +98,32 @@ def test_micro_benchmark_times_every_step(
     assert all(step["sdk_us"] > 0 for step in steps.values())
     assert steps["whole get, stub transport"]["raw_us"] > 0
     assert "SUMMARY micro: " in capsys.readouterr().out
+
+
+def test_instruction_benchmark_counts_every_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny instruction count, with valgrind stood in for: every child mode runs."""
+    ran: list[str] = []
+
+    def without_valgrind(env: dict[str, str], mode: str, count: str, *rest: str) -> int:
+        ran.append(mode)
+        for name, value in env.items():
+            if name.startswith("CALYPSO_"):
+                monkeypatch.setenv(name, value)  # the child reads the fake's credentials
+        assert instructions.child([mode, count, *rest]) == 0  # the real measured program
+        return 1000 * int(count) + (7 if mode == "sdk" else 0)
+
+    monkeypatch.setattr(instructions, "_collected", without_valgrind)
+    output = tmp_path / "instructions.json"
+    argv = ["--polls", "2", "4", "--structures", "2", "4", "--output", str(output)]
+    args = instructions.parse_args(argv)
+    data = instructions.run(args)
+    instructions._stats.write_json(output, data)
+    print(instructions.report(data))
+
+    assert sorted(set(ran)) == ["raw", "sdk", "structure"]
+    saved = json.loads(output.read_text())
+    assert saved["raw_per_poll"] == saved["sdk_per_poll"] == 1000
+    assert saved["structure_invoice"] == 1000
+    assert "SUMMARY instructions: " in capsys.readouterr().out
