@@ -118,23 +118,26 @@ class CalypsoClient:
         """
         env = os.environ if environ is None else environ
         missing = [var for var in _ENV.values() if not env.get(var)]
+        refused: Exception
         if missing:
-            raise ConfigurationError(
+            refused = ConfigurationError(
                 "missing environment variable(s): "
                 + ", ".join(missing)
                 + " (CALYPSO_BASE_URL is optional)"
             )
-        settings: dict[str, Any] = {name: env[var] for name, var in _ENV.items()}
-        if env.get("CALYPSO_BASE_URL"):
-            settings["base_url"] = env["CALYPSO_BASE_URL"]
-        settings.update(options)
-        try:
-            return cls(**settings)
-        except (ConfigurationError, TypeError) as exc:
-            refused: Exception = type(exc)(str(exc))
-        # Raised afresh outside the except block, with the secrets (and the whole
+        else:
+            settings: dict[str, Any] = {name: env[var] for name, var in _ENV.items()}
+            if env.get("CALYPSO_BASE_URL"):
+                settings["base_url"] = env["CALYPSO_BASE_URL"]
+            settings.update(options)
+            try:
+                return cls(**settings)
+            except (ConfigurationError, TypeError) as exc:
+                refused = type(exc)(str(exc))
+            del settings
+        # Raised afresh outside any except block, with the secrets (and the whole
         # environment) gone from this frame: tracebacks that capture locals keep frames.
-        del env, settings, environ, options
+        del env, environ, options
         raise refused
 
     def __repr__(self) -> str:

@@ -11,6 +11,9 @@ about the event loop, not about Calypso:
 * :class:`Timeouts` gives each attempt a deadline the way ``asyncio.timeout()`` does, but
   on one shared loop timer: ``asyncio.timeout()`` schedules a timer handle per attempt and
   cancels it again, which costs about as much CPU as building and signing the request.
+
+:func:`being_cancelled` serves the resolver and its worker pool, which must tell their
+own cancellation from a cancellation that ended a task they wait on.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ import collections
 import math
 from typing import Self
 
-__all__ = ["ConnectionGate", "TimeoutScope", "Timeouts"]
+__all__ = ["ConnectionGate", "TimeoutScope", "Timeouts", "being_cancelled"]
+
+
+def being_cancelled() -> bool:
+    """Whether the current task has a cancellation requested (and not yet taken back)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class ConnectionGate:

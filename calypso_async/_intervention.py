@@ -15,9 +15,10 @@ from ever being sent twice by one resolver:
   the re-read that settles an ambiguous failure of it) runs to its end, bounded by the
   session's deadline, and only then is the cancellation let through.
 * A return-to-paid that got no answer (a timeout, a lost connection, a 502 or 504
-  from a gateway) may still be carried out by the server after the re-read found the
-  invoice unchanged. For ``resend_hold`` seconds no run of this resolver sends another
-  for that invoice (:class:`UnansweredWrites`).
+  from a gateway), or that the server accepted (a 2xx, readable or not) while the
+  re-read still finds the invoice unchanged, may yet be carried out. For
+  ``resend_hold`` seconds no run of this resolver sends another for that invoice
+  (:class:`UnansweredWrites`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from ._errors import (
     ResolutionError,
     WaitTimeoutError,
 )
+from ._flow import being_cancelled
 from ._models import Invoice
 from ._resolution import Decision, Outcome, Policy, Resolution, default_policy
 
@@ -59,10 +61,16 @@ _PERMANENT = (AuthenticationError, NotFoundError)
 
 _DONE_PAYING = (InvoiceState.PAID, InvoiceState.COMPLETED)
 
+_CLOCK_TICK = 1e-3
 
-def _unanswered(error: BaseException) -> bool:
-    """Whether the server may still be working on a request that failed so."""
-    if isinstance(error, (CalypsoConnectionError, CalypsoTimeoutError)):
+
+def _may_still_land(error: BaseException) -> bool:
+    """Whether the server may still carry out a write that failed so.
+
+    A lost answer or a gateway's 502/504 says nothing of the server; a ``DecodeError``
+    is a 2xx whose body was unreadable: the server accepted the request.
+    """
+    if isinstance(error, (CalypsoConnectionError, CalypsoTimeoutError, DecodeError)):
         return True
     return isinstance(error, APIError) and error.status in (502, 504)
 
@@ -70,8 +78,16 @@ def _unanswered(error: BaseException) -> bool:
 async def finish_despite_cancellation(step: Coroutine[Any, Any, T]) -> T:
     """Await ``step`` to its end; a cancellation meanwhile is re-raised once it has ended.
 
-    ``step`` must be bounded by itself (every request has the session's deadline).
+    ``step`` must be bounded by itself (every request has the session's deadline). A
+    cancellation already requested before it starts is taken here, and ``step`` never
+    runs: a write not yet sent need not be finished.
     """
+    if being_cancelled():
+        try:
+            await asyncio.sleep(0)  # delivers the pending cancellation, if it still is
+        except asyncio.CancelledError:
+            step.close()
+            raise
     task = asyncio.ensure_future(step)
     try:
         return await asyncio.shield(task)
@@ -113,7 +129,7 @@ class UnansweredWrites:
         if until is None:
             return 0.0
         left = until - self._clock()
-        if left <= 0:
+        if left <= _CLOCK_TICK:  # a sleep may end a tick early: that is the hold served
             del self._until[invoice_id]
             return 0.0
         return left
@@ -257,10 +273,15 @@ class Run:
         self.writes.append("return-to-paid")
         try:
             invoice = self.invoice = await self._client.invoices.return_to_paid(invoice.id)
+        except asyncio.CancelledError:
+            # Only the write's own task was cancelled (the loop is closing, say): the
+            # request may be at the server, so none is resent for a while.
+            self._unanswered.record(invoice.id)
+            raise
         except _WRITE_FAILURES as exc:
             # The answer was lost or the state moved under us: the server knows whether
             # the write happened. Never send it a second time.
-            if _unanswered(exc):
+            if _may_still_land(exc):
                 self._unanswered.record(invoice.id)
             current = await self._reread(invoice.id, "return-to-paid", exc)
             if current.state in _DONE_PAYING:
@@ -276,14 +297,21 @@ class Run:
             # Answered, yet not moved on: re-read rather than guess.
             invoice = self.invoice = await self._client.invoices.get(invoice.id)
             if invoice.state not in _DONE_PAYING:
-                raise _Failed(f"return-to-paid was answered but the invoice is {invoice.state}")
+                # Accepted (2xx) but not visible yet: it may still be carried out.
+                self._unanswered.record(invoice.id)
+                raise _Failed(
+                    f"return-to-paid was answered but the invoice is {invoice.state}",
+                    not_before=self._unanswered.remaining(invoice.id),
+                )
+        self._unanswered.settled(invoice.id)
         return invoice
 
     async def _wait_completed(self, invoice: Invoice) -> Invoice:
         session = self._client.session
         give_up_at = session.clock() + self._completion_timeout
-        # PAID turns COMPLETED by itself; polling at once would only cost a request.
-        await session.sleep(min(self._poll_interval, self._completion_timeout))
+        # PAID turns COMPLETED by itself; polling at once would only cost a request. The
+        # pause leaves half the budget at least, so a poll always gets to run.
+        await session.sleep(min(self._poll_interval, self._completion_timeout / 2))
         try:
             return await self._client.invoices.wait_for(
                 invoice.id,

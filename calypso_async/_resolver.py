@@ -26,6 +26,7 @@ from . import _callbacks
 from ._config import check_seconds
 from ._enums import EventType
 from ._errors import ConfigurationError, ResolutionCancelledError
+from ._flow import being_cancelled
 from ._intervention import Run, UnansweredWrites
 from ._models import Invoice, WebhookEvent
 from ._resolution import Decision, Outcome, Policy, Resolution, default_policy
@@ -53,11 +54,6 @@ class _Execution:
     def __init__(self, retries: int) -> None:
         self.waiters = 0
         self.retries = retries
-
-
-def _being_cancelled() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 class InterventionResolver:
@@ -92,8 +88,9 @@ class InterventionResolver:
             before its Resolution is reported (``0``: never). ``resolve`` never retries.
         retry_backoff: Seconds before the first retry, doubling for each next one.
         resend_hold: Seconds after a return-to-paid went unanswered (timeout, lost
-            connection, 502/504) during which this resolver sends no other for that
-            invoice, in case the server still carries out the first.
+            connection, 502/504), or was accepted (2xx) with the invoice still pending,
+            during which this resolver sends no other for that invoice, in case the
+            server still carries out the first.
     """
 
     def __init__(
@@ -244,7 +241,7 @@ class InterventionResolver:
             try:
                 return await asyncio.shield(execution.task)
             except asyncio.CancelledError:
-                if execution.task.cancelled() and not _being_cancelled():
+                if execution.task.cancelled() and not being_cancelled():
                     continue  # the execution ended by cancellation, not us: start afresh
                 raise
             finally:
@@ -327,7 +324,9 @@ class InterventionResolver:
         if attempt > budget:
             return None
         backoff: float = self._retry_backoff * 2.0 ** (attempt - 1)
-        return max(backoff, run.retry_after)
+        # A 429's Retry-After is the server asking: wait at least that long.
+        asked = getattr(resolution.error, "retry_after", None) or 0.0
+        return max(backoff, run.retry_after, asked)
 
     async def _report(self, resolution: Resolution) -> Resolution:
         level = logging.WARNING if resolution.outcome is Outcome.FAILED else logging.INFO

@@ -110,6 +110,9 @@ class CalypsoSession:
         self._base_url = check_base_url(base_url)
         self._timeout = check_seconds("timeout", timeout)
         self._deadline = check_seconds("deadline", deadline)
+        # An attempt sent with a sliver of time left can only end "no answer in time",
+        # which for a write means "may have acted": better not to send it at all.
+        self._min_attempt = min(1.0, self._timeout, self._deadline / 4)
         if retry_policy is None:
             retry_policy = RetryPolicy(max_retries=max_retries)  # it checks the count
         elif not isinstance(retry_policy, RetryPolicy):
@@ -235,15 +238,19 @@ class CalypsoSession:
 
     def envelope(self, payload: Mapping[str, Any] | None) -> bytes:
         """Serialise a request body for now: ``{timestamp, account[, payload]}``."""
+        return self._stamp(None if payload is None else _json.dumps(payload))
+
+    def _stamp(self, payload_json: bytes | None) -> bytes:
         # The bytes dumps() writes for the dict {timestamp, account[, payload]}, joined
-        # from parts: the account is written once per session, not once per attempt.
+        # from parts: the account is written once per session, the payload once per
+        # call, and only the timestamp once per attempt.
         head = b'{"timestamp":%d,"account":%s' % (
             self._server_clock.timestamp_ms(),
             self._account_json,
         )
-        if payload is None:
+        if payload_json is None:
             return head + b"}"
-        return head + b',"payload":' + _json.dumps(payload) + b"}"
+        return head + b',"payload":' + payload_json + b"}"
 
     async def call(
         self,
@@ -279,6 +286,10 @@ class CalypsoSession:
             raise ConfigurationError("payload must be a mapping or None")
         if method not in ("POST", "DELETE"):
             raise ConfigurationError(f"method must be 'POST' or 'DELETE', not {method!r}")
+        try:
+            payload_json = None if payload is None else _json.dumps(payload)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"payload for {path} cannot be sent: {exc}") from exc
         http = self._http_session()
         url = self._url(path)
         if retry is None:
@@ -294,13 +305,13 @@ class CalypsoSession:
                 # aclose() may have run during the backoff: say so, not aiohttp's
                 # RuntimeError("Session is closed").
                 http = self._http_session()
-            if deadline_at - self._clock() <= 0:
+            if deadline_at - self._clock() < self._min_attempt:
                 raise CalypsoTimeoutError(
                     f"{path}: the {self._deadline:g} s deadline ran out", path=path
                 )
             clock_generation = self._server_clock.generation
             try:
-                return await self._attempt(http, method, url, path, payload, deadline_at)
+                return await self._attempt(http, method, url, path, payload_json, deadline_at)
             except _Retryable as wrapped:
                 error, safe_anyway = wrapped.error, wrapped.safe_anyway
                 if self._closed:
@@ -327,7 +338,7 @@ class CalypsoSession:
                 raise error
             maybe_acted = maybe_acted or not safe_anyway
             delay = self._retry.delay(attempt, getattr(error, "retry_after", None), self._rand)
-            if self._clock() + delay >= deadline_at:
+            if self._clock() + delay + self._min_attempt > deadline_at:
                 raise error
             if logger.isEnabledFor(logging.WARNING):
                 logger.warning(
@@ -341,11 +352,8 @@ class CalypsoSession:
                 )
             await self._sleep(delay)
 
-    def _signed(self, path: str, payload: Mapping[str, Any] | None) -> tuple[bytes, SignedHeaders]:
-        try:
-            body = self.envelope(payload)
-        except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"payload for {path} cannot be sent: {exc}") from exc
+    def _signed(self, payload_json: bytes | None) -> tuple[bytes, SignedHeaders]:
+        body = self._stamp(payload_json)
         return body, SignedHeaders(
             Key=self._api_key,
             Sign=self._signer.sign(body),
@@ -358,7 +366,7 @@ class CalypsoSession:
         method: str,
         url: URL,
         path: str,
-        payload: Mapping[str, Any] | None,
+        payload_json: bytes | None,
         deadline_at: float,
     ) -> Any:
         gate, timeouts = self._gate, self._timeouts
@@ -367,7 +375,7 @@ class CalypsoSession:
             await self._wait_for_connection(gate, timeouts, path, deadline_at)
         try:
             # Timestamped and signed once a connection is free, however long the wait.
-            body, headers = self._signed(path, payload)
+            body, headers = self._signed(payload_json)
             began = self._clock()
             timeout = min(self._timeout, deadline_at - began)
             with timeouts.scope(timeout):
@@ -431,20 +439,25 @@ class CalypsoSession:
         self, gate: ConnectionGate, timeouts: Timeouts, path: str, deadline_at: float
     ) -> None:
         try:
-            with timeouts.scope(deadline_at - self._clock()):
+            with timeouts.scope(deadline_at - self._clock() - self._min_attempt):
                 await gate.enter()
         except TimeoutError:
-            # Nothing was sent, but the call's time is up: no retry can follow.
-            raise CalypsoTimeoutError(
-                f"{path}: the {self._deadline:g} s deadline ran out waiting for a free "
-                "connection (raise connection_limit, or make fewer calls at once)",
-                path=path,
-            ) from None
+            # Nothing was sent, and too little time is left to send it now.
+            raise self._no_free_connection(path) from None
         try:
             self._http_session()  # closed while in line: say so, not aiohttp's RuntimeError
-        except LifecycleError:
+            if deadline_at - self._clock() < self._min_attempt:
+                raise self._no_free_connection(path)
+        except (LifecycleError, CalypsoTimeoutError):
             gate.leave()
             raise
+
+    def _no_free_connection(self, path: str) -> CalypsoTimeoutError:
+        return CalypsoTimeoutError(
+            f"{path}: the {self._deadline:g} s deadline ran out waiting for a free "
+            "connection, nothing sent (raise connection_limit, or make fewer calls at once)",
+            path=path,
+        )
 
 
 def _connector_limit(http: aiohttp.ClientSession) -> int:

@@ -42,11 +42,13 @@ class WebhookHandler:
 
     Build it with :func:`webhook_handler`. Answers: 200 once accepted (or a replay of an
     event already accepted, or a genuine event older than ``max_age``, which is logged
-    and dropped so that Calypso stops sending it); 409 for a copy arriving while another
-    copy of the same event is still being accepted; 401 with no detail for a missing or
-    wrong signature; 400 for a verified body that is not an event; 413 beyond
-    ``max_body_size``; 500 when the callback raised and 503 when the resolver cannot
-    take more (Calypso retries all of 409, 500 and 503).
+    and not passed to ``on_event`` so that Calypso stops sending it, though an old
+    intervention event still goes to the resolver, which acts on the invoice's current
+    state); 409 for a copy arriving while another copy of the same event is still being
+    accepted; 401 with no detail for a missing or wrong signature; 400 for a verified
+    body that is not an event; 413 beyond ``max_body_size``; 500 when the callback
+    raised and 503 when the resolver cannot take more (Calypso retries all of 409, 500
+    and 503).
 
     With both ``on_event`` and ``resolver``, the callback runs first; if the resolver
     then answers 503, Calypso delivers the event again and the callback runs again for
@@ -88,16 +90,7 @@ class WebhookHandler:
         except StaleEventError as exc:
             # Genuine but too old: refusing it would have Calypso retry it for 34 hours
             # and count the refusals toward blocking the subscription.
-            logger.warning(
-                "webhook event %s ignored: %s",
-                exc.event.id,
-                exc,
-                extra={
-                    "calypso_event_id": exc.event.id,
-                    "calypso_invoice_id": exc.event.invoice_id,
-                },
-            )
-            return web.Response(status=200, text="stale: ignored")
+            return self._stale(exc.event, exc)
         except DecodeError as exc:
             logger.warning("webhook body refused: %s", exc)
             return web.Response(status=400, text="malformed event")
@@ -119,6 +112,31 @@ class WebhookHandler:
         if status == 200 and replay_key is not None:
             self._remember(replay_key)
         return web.Response(status=status, text="ok" if status == 200 else "not accepted")
+
+    def _stale(self, event: WebhookEvent, why: StaleEventError) -> web.Response:
+        logger.warning(
+            "webhook event %s not passed on: %s",
+            event.id,
+            why,
+            extra={"calypso_event_id": event.id, "calypso_invoice_id": event.invoice_id},
+        )
+        # The resolver decides from the invoice's state on the server, so an old
+        # intervention event is as good as a fresh one; dropping it would leave the
+        # intervention open for good.
+        if self._resolver is not None and self._submit(event) != 200:
+            return web.Response(status=503, text="not accepted")
+        return web.Response(status=200, text="stale: ignored")
+
+    def _submit(self, event: WebhookEvent) -> int:
+        if event.event_type is not EventType.INVOICE_PENDING_INTERVENTION:
+            return 200
+        assert self._resolver is not None
+        try:
+            self._resolver.submit(event)
+        except (asyncio.QueueFull, LifecycleError) as exc:
+            logger.error("the resolver cannot take event %s: %s", event.id, exc)
+            return 503
+        return 200
 
     async def _read_body(self, request: web.Request) -> bytes | None:
         if request.content_length is not None and request.content_length > self._max_body_size:
@@ -149,14 +167,8 @@ class WebhookHandler:
             except Exception:
                 logger.exception("the webhook callback raised for event %s", event.id)
                 return 500
-        if self._resolver is not None and (
-            event.event_type is EventType.INVOICE_PENDING_INTERVENTION
-        ):
-            try:
-                self._resolver.submit(event)
-            except (asyncio.QueueFull, LifecycleError) as exc:
-                logger.error("the resolver cannot take event %s: %s", event.id, exc)
-                return 503
+        if self._resolver is not None:
+            return self._submit(event)
         return 200
 
     def _remember(self, key: tuple[str | None, str]) -> None:
@@ -189,8 +201,10 @@ def webhook_handler(
         resolver: A running ``InterventionResolver``; ``INVOICE_PENDING_INTERVENTION``
             events are submitted to it.
         max_body_size: Larger bodies are refused with 413 before parsing.
-        max_age: Drop events older than this (see ``parse_event``), answering 200 so
-            that Calypso stops delivering them; off by default.
+        max_age: Do not pass events older than this to ``on_event`` (see
+            ``parse_event``), answering 200 so that Calypso stops delivering them; an
+            old ``INVOICE_PENDING_INTERVENTION`` still goes to the resolver, which is
+            safe (it acts on the invoice's state). Off by default.
         replay_cache_size: Event ids remembered to answer replays without processing
             them twice (oldest forgotten first).
 

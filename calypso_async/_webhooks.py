@@ -28,19 +28,17 @@ __all__ = ["Webhooks"]
 
 _PATH = "/api/v1/subscription/webhook"
 
-_UNKNOWN_FATE = (
-    CalypsoConnectionError,
-    CalypsoTimeoutError,
-    ServerError,
-    RateLimitError,
-    DecodeError,
-)
+_UNKNOWN_FATE = (CalypsoConnectionError, CalypsoTimeoutError, ServerError, RateLimitError)
 """Failures of a create after which the subscription may or may not exist."""
 
 
 def _worth_a_look(error: CalypsoError) -> bool:
-    """Whether the subscription might exist after this failure (it is worth listing)."""
-    if isinstance(error, _UNKNOWN_FATE):
+    """Whether the subscription might exist after this failure (it is worth listing).
+
+    A garbled 2xx answer (``DecodeError``) says the create landed; a 4xx other than
+    401/403 may be a refused repeat of a ``requestId`` that exists.
+    """
+    if isinstance(error, (*_UNKNOWN_FATE, DecodeError)):
         return True
     return isinstance(error, APIError) and error.status not in (401, 403)
 
@@ -86,15 +84,17 @@ class Webhooks:
 
         Raises:
             ConfigurationError: A bad argument, or neither event nor service types.
-            CalypsoError: The create failed and no subscription with this ``requestId``
-                exists; the error's ``request_id`` is the one sent.
+            CalypsoError: The create failed and the listing did not show a subscription
+                with this ``requestId`` (or could not be read); the error's
+                ``request_id`` is the one sent.
 
         Calypso does not document whether a repeated ``requestId`` returns the existing
         subscription, so a create is never sent again blindly. When one fails in a way
-        that leaves its fate unknown (a lost, garbled, 429 or 5xx answer) or is refused
-        with a 4xx other than 401/403 (a repeated ``requestId``, say), the subscriptions
-        are listed: the one with this ``requestId`` is returned if it exists; after an
-        unknown fate it is otherwise created once more, with the same ``requestId``.
+        that leaves its fate unknown (a lost, 429 or 5xx answer), comes back garbled, or
+        is refused with a 4xx other than 401/403 (a repeated ``requestId``, say), the
+        subscriptions are listed: the one with this ``requestId`` is returned if it
+        exists. Only when the listing shows it does not, after a lost, 429 or 5xx answer,
+        is it created once more, with the same ``requestId``.
         """
         payload: dict[str, Any] = {
             "requestId": check.optional_identifier("request_id", request_id) or str(uuid.uuid4()),
@@ -112,13 +112,18 @@ class Webhooks:
             "notificationServiceTypes"
         ):
             raise ConfigurationError("give at least one event type or service type")
+        request_id = payload["requestId"]
         try:
             return await self._create(payload)
         except CalypsoError as exc:
-            exc.request_id = payload["requestId"]
+            exc.request_id = request_id
             if not _worth_a_look(exc):
                 raise
-            existing = await self._find(payload["requestId"])
+            try:
+                subscriptions = await self.list()
+            except CalypsoError:
+                raise exc from None  # its fate stays unknown: never create blindly
+            existing = next((s for s in subscriptions if s.request_id == request_id), None)
             if existing is not None:
                 return existing
             if not isinstance(exc, _UNKNOWN_FATE):
@@ -127,7 +132,7 @@ class Webhooks:
         try:
             return await self._create(payload)
         except CalypsoError as again:
-            again.request_id = payload["requestId"]
+            again.request_id = request_id
             raise
 
     async def _create(self, payload: dict[str, Any]) -> WebhookSubscription:
@@ -136,13 +141,6 @@ class Webhooks:
         # knows); anything else is settled by listing, above.
         data = await self._session.call(path, payload, retry=False)
         return structure(data, WebhookSubscription, path=path)
-
-    async def _find(self, request_id: str) -> WebhookSubscription | None:
-        try:
-            subscriptions = await self.list()
-        except CalypsoError:
-            return None  # the caller re-raises the create's own error, which says more
-        return next((s for s in subscriptions if s.request_id == request_id), None)
 
     async def delete(self, request_id: str) -> None:
         """Delete the subscription created with ``request_id`` (a signed ``DELETE``).

@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 from ._errors import ConfigurationError, LifecycleError
+from ._flow import being_cancelled
 
 __all__ = ["WorkerPool"]
+
 
 logger = logging.getLogger("calypso_async.worker")
 
@@ -118,31 +120,42 @@ class WorkerPool(Generic[T]):
         queue, self._queue = self._queue, None
         if queue is None:
             return []
+        dropped: list[T] = []
         try:
-            async with asyncio.timeout(self._grace):
-                await queue.join()
-        except TimeoutError:
-            logger.warning(
-                "%s: after the %g s shutdown grace, %d running item(s) are cancelled and "
-                "%d never started",
-                self._name,
-                self._grace,
-                self._busy,
-                queue.qsize() + len(self._again),
-                extra={"calypso_cancelled": self._busy},
-            )
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
-        dropped = list(self._again.values())
-        self._again.clear()
-        # Account for the dropped items so that a join() still waiting returns instead of
-        # hanging on work that will never run.
-        while not queue.empty():
-            dropped.append(queue.get_nowait()[1])
-            queue.task_done()
-        self._queued_keys.clear()
+            try:
+                async with asyncio.timeout(self._grace):
+                    await queue.join()
+            except TimeoutError:
+                logger.warning(
+                    "%s: after the %g s shutdown grace, %d running item(s) are cancelled and "
+                    "%d never started",
+                    self._name,
+                    self._grace,
+                    self._busy,
+                    queue.qsize() + len(self._again),
+                    extra={"calypso_cancelled": self._busy},
+                )
+        finally:
+            # Also when stop() itself is cancelled: no worker may outlive the pool.
+            for worker in self._workers:
+                worker.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+            self._workers = []
+            dropped.extend(self._again.values())
+            self._again.clear()
+            # Account for the dropped items so that a join() still waiting returns
+            # instead of hanging on work that will never run.
+            while not queue.empty():
+                dropped.append(queue.get_nowait()[1])
+                queue.task_done()
+            self._queued_keys.clear()
+            if dropped and being_cancelled():
+                logger.warning(
+                    "%s: stop() was cancelled; %d item(s) never started: %s",
+                    self._name,
+                    len(dropped),
+                    ", ".join(str(self._key(item)) for item in dropped),
+                )
         return dropped
 
     async def _work(self, queue: asyncio.Queue[tuple[Hashable | None, T]]) -> None:

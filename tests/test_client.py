@@ -205,8 +205,9 @@ def sdk_frame_locals(error: BaseException) -> str:
     [
         {"CALYPSO_SECRET_KEY": SECRET_KEY, "CALYPSO_BASE_URL": "http://prod.example"},
         {"CALYPSO_SECRET_KEY": SECRET_KEY + "\n"},
+        {"CALYPSO_SECRET_KEY": SECRET_KEY, "CALYPSO_ACCOUNT": ""},
     ],
-    ids=["bad-base-url", "secret-with-newline"],
+    ids=["bad-base-url", "secret-with-newline", "missing-account"],
 )
 def test_from_env_refusals_leave_no_secret_in_sdk_frames(environ: dict[str, str]) -> None:
     """A refused setting from the environment: no SDK frame holds the secret or the env."""

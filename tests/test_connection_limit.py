@@ -107,6 +107,28 @@ async def test_a_call_whose_deadline_passes_in_line_is_never_sent(
     await client.invoices.get(INVOICE_ID)  # the place it never used was not lost
 
 
+async def test_a_call_left_with_too_little_time_after_the_line_is_not_sent(
+    make_client: MakeClient, mock_api: aioresponses, fake_time: FakeTime
+) -> None:
+    """A write sent with a sliver of its deadline left could only end "may have acted"."""
+    client = make_client(connection_limit=1, deadline=10)
+    server = Server()
+    server.release.set()
+    serve(mock_api, server)
+    await client.invoices.get(INVOICE_ID)
+    gate = client.session._gate
+    assert gate is not None
+    assert gate.enter_now()  # every connection busy
+    waiting = asyncio.create_task(client.invoices.return_to_paid(INVOICE_ID))
+    await asyncio.sleep(0)
+    fake_time.now += 9.5  # half a second left: less than the one an attempt needs
+    gate.leave()
+    with pytest.raises(CalypsoTimeoutError, match="nothing sent"):
+        await waiting
+    assert server.received == 1
+    assert gate.enter_now(), "the place it did not use was handed back"
+
+
 async def test_closing_the_client_while_calls_wait_in_line_says_so(
     make_client: MakeClient, mock_api: aioresponses
 ) -> None:
@@ -149,7 +171,7 @@ async def test_a_call_that_waited_in_line_is_timestamped_when_it_is_sent(
     make_client: MakeClient, mock_api: aioresponses, fake_time: FakeTime
 ) -> None:
     """The envelope is built and signed once a connection is free, not before the wait."""
-    client = make_client(connection_limit=1)
+    client = make_client(connection_limit=1, deadline=300)
     server = Server()
     server.release.set()
     serve(mock_api, server)

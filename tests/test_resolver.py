@@ -28,6 +28,7 @@ from calypso_async import (
     ResolutionCancelledError,
     ResolutionError,
     WebhookEvent,
+    _json,
     sign,
     webhook_handler,
 )
@@ -216,6 +217,18 @@ async def test_an_unanswered_return_to_paid_is_not_resent_before_resend_hold(
     retried = await resolver.resolve(invoice.id)
     assert retried.outcome is Outcome.RESOLVED
     assert world.writes(invoice.id) == (2, 1)
+
+
+async def test_a_completion_timeout_shorter_than_the_poll_interval_still_polls(
+    world: World,
+) -> None:
+    """completion_timeout <= poll_interval is legal: the pause before polling leaves room
+    for a poll, which sees COMPLETED (it used to spend the whole budget sleeping)."""
+    invoice = await world.intervention("10.50")
+    resolver = InterventionResolver(world.client, poll_interval=2, completion_timeout=1)
+    resolution = await resolver.resolve(invoice.id)
+    assert resolution.outcome is Outcome.RESOLVED, resolution.reason
+    assert world.writes(invoice.id) == (1, 1)
 
 
 async def test_completed_never_arriving_fails_after_the_timeout() -> None:
@@ -498,6 +511,29 @@ async def test_worker_retry_after_an_unanswered_return_to_paid_waits_out_the_hol
     assert world.writes(invoice.id) == (2, 1)
 
 
+@pytest.mark.parametrize("answer", ["unchanged-invoice", "garbled"])
+async def test_worker_retry_after_an_accepted_return_to_paid_waits_out_the_hold(
+    world: World, answer: str
+) -> None:
+    """A 2xx says the server accepted return-to-paid, even if the answer (and the re-read
+    that follows) still shows PENDING_INTERVENTION or cannot be read: the retry waits for
+    resend_hold before sending another (reviewer's finding: it went out 2 s later)."""
+    invoice = await world.intervention("10.50")
+    body = _json.dumps(world.fake.invoice(invoice.id)) if answer == "unchanged-invoice" else b"ok"
+    world.fake.fail(RTP, 200, body=body, after_action=False)
+    outcomes: list[Resolution] = []
+    async with InterventionResolver(
+        world.client, resend_hold=90, on_outcome=outcomes.append
+    ) as resolver:
+        resolver.submit(invoice.id)
+        await resolver.join()
+    (reported,) = outcomes
+    assert reported.outcome is Outcome.RESOLVED, reported.reason
+    assert reported.attempts == 2
+    assert world.sleeps[0] == pytest.approx(90), "the retry waited for the hold, not 2 s"
+    assert world.writes(invoice.id) == (2, 1)
+
+
 async def test_duplicates_of_a_stuck_invoice_leave_the_other_workers_free(world: World) -> None:
     """A copy of an invoice being resolved does not take a worker: another invoice goes
     ahead, and the copy runs after the first run ends (reviewer probe test_probe_hol)."""
@@ -724,3 +760,42 @@ async def test_an_absent_resolved_flag_is_not_taken_for_a_closed_intervention(
     resolution = await InterventionResolver(client).resolve("inv-2")
     assert resolution.outcome is Outcome.RESOLVED
     assert resolution.writes == ("close-intervention",)
+
+
+async def test_a_run_cancelled_before_its_write_starts_sends_nothing(world: World) -> None:
+    """A cancellation already requested when return-to-paid is about to start is taken
+    there: the write is not sent (only one already on its way is finished)."""
+    invoice = await world.intervention("10.50")
+    calls = 0
+
+    def cancel_once(invoice: Invoice) -> Decision:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()  # the run itself, between the decision and the write
+        return Decision.RESOLVE
+
+    outcomes: list[Resolution] = []
+    resolver = InterventionResolver(world.client, cancel_once, on_outcome=outcomes.append)
+    final = await resolver.resolve(invoice.id)
+    cancelled = outcomes[0]
+    assert isinstance(cancelled.error, ResolutionCancelledError)
+    assert cancelled.writes == (), "the write was not started after the cancellation"
+    assert final.outcome is Outcome.RESOLVED
+    assert world.writes(invoice.id) == (1, 1)
+
+
+async def test_worker_retry_waits_as_long_as_a_429_asks(world: World) -> None:
+    """A return-to-paid refused 429 with Retry-After: 30 is retried after 30 s, not 2."""
+    invoice = await world.intervention("10.50")
+    world.fake.fail(RTP, 429, retry_after="30")
+    outcomes: list[Resolution] = []
+    async with InterventionResolver(world.client, on_outcome=outcomes.append) as resolver:
+        resolver.submit(invoice.id)
+        await resolver.join()
+    (reported,) = outcomes
+    assert reported.outcome is Outcome.RESOLVED, reported.reason
+    assert world.sleeps[0] == pytest.approx(30)
+    assert world.writes(invoice.id) == (2, 1)

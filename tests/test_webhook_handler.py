@@ -196,5 +196,23 @@ async def test_stale_event_is_acknowledged_and_dropped_not_401(
             assert await post(EVENT, signed(EVENT)) == (200, "stale: ignored")
             assert (await post(EVENT, signed(EVENT, "forged")))[0] == 401
     assert events == []
-    (record,) = [r for r in caplog.records if "ignored" in r.getMessage()]
+    (record,) = [r for r in caplog.records if "not passed on" in r.getMessage()]
     assert record.calypso_event_id == "3"  # type: ignore[attr-defined]
+
+
+async def test_stale_intervention_event_still_reaches_the_resolver() -> None:
+    """The resolver acts on the invoice's state, so an old intervention event is safe to
+    hand over; dropping it would leave the intervention open for good."""
+    resolver: Any = RecordingResolver()
+    handler = webhook_handler(SUB_SECRET, resolver=resolver, max_age=timedelta(hours=1))
+    async for post in serve(handler):
+        assert await post(EVENT, signed(EVENT)) == (200, "stale: ignored")
+    assert [e.id for e in resolver.submitted] == ["3"]
+
+
+async def test_stale_intervention_event_the_resolver_cannot_take_gets_503() -> None:
+    """A full resolver answers 503 for an old event too, so Calypso delivers it again."""
+    resolver: Any = RecordingResolver(asyncio.QueueFull())
+    handler = webhook_handler(SUB_SECRET, resolver=resolver, max_age=timedelta(hours=1))
+    async for post in serve(handler):
+        assert (await post(EVENT, signed(EVENT)))[0] == 503

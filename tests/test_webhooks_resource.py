@@ -15,6 +15,7 @@ from calypso_async import (
     AuthenticationError,
     BadRequestError,
     CalypsoClient,
+    CalypsoConnectionError,
     ConfigurationError,
     DecodeError,
     EventType,
@@ -132,6 +133,29 @@ async def test_a_create_that_did_not_land_is_sent_once_more_with_its_request_id(
     calls = sent(mock_api, CREATE)
     assert len(calls) == 2
     assert len({body_of(call)["payload"]["requestId"] for call in calls}) == 1
+
+
+async def test_a_create_is_not_sent_again_when_the_listing_fails(
+    client: CalypsoClient, mock_api: aioresponses
+) -> None:
+    """Its fate stays unknown: the create's own error is raised, nothing is re-sent."""
+    mock_api.post(api(CREATE), exception=aiohttp.ServerDisconnectedError())
+    mock_api.post(api(WEBHOOK), status=503, repeat=True)
+    with pytest.raises(CalypsoConnectionError) as info:
+        await client.webhooks.create(url=HOOK_URL, event_types=[EventType.INVOICE_PAID])
+    assert info.value.request_id is not None
+    assert len(sent(mock_api, CREATE)) == 1
+
+
+async def test_a_garbled_2xx_is_never_followed_by_a_second_create(
+    client: CalypsoClient, mock_api: aioresponses
+) -> None:
+    """A 2xx says the create landed, even if its body is unreadable and the listing lags."""
+    mock_api.post(api(CREATE), status=200, body="<html>ok</html>")
+    mock_api.post(api(WEBHOOK), body=EMPTY_LIST)
+    with pytest.raises(DecodeError):
+        await client.webhooks.create(url=HOOK_URL, event_types=[EventType.INVOICE_PAID])
+    assert len(sent(mock_api, CREATE)) == 1
 
 
 async def test_a_create_is_never_sent_a_third_time(

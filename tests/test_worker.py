@@ -177,3 +177,31 @@ async def test_submit_before_start_is_a_lifecycle_error() -> None:
     """A pool that is not running refuses work."""
     with pytest.raises(LifecycleError):
         pool(print).submit("a")
+
+
+async def test_a_cancelled_stop_still_cancels_every_worker_and_names_what_never_ran(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Cancelling stop() during its grace leaves no worker running, and the items that
+    never started are logged by key rather than lost silently."""
+    stuck = asyncio.Event()
+
+    async def handle(item: str) -> None:
+        await stuck.wait()
+
+    workers = pool(handle, grace=60)
+    await workers.start()
+    workers.submit("a")
+    workers.submit("b")
+    await asyncio.sleep(0)  # "a" runs and is stuck; "b" waits in the queue
+    tasks = list(workers._workers)
+    stopping = asyncio.create_task(workers.stop())
+    await asyncio.sleep(0)
+    stopping.cancel()
+    with (
+        caplog.at_level("WARNING", logger="calypso_async.worker"),
+        pytest.raises(asyncio.CancelledError),
+    ):
+        await stopping
+    assert all(task.done() for task in tasks)
+    assert any("never started: b" in record.getMessage() for record in caplog.records)

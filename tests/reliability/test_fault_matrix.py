@@ -135,22 +135,29 @@ HOOK = "https://merchant.test/calypso"
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
-async def test_subscribing_meeting_a_fault_makes_exactly_one_subscription(
+async def test_subscribing_meeting_a_fault_never_creates_blindly(
     fake: FakeCalypso, fault: Fault
 ) -> None:
     """webhooks.create never repeats a create blindly, yet ends with one subscription.
 
     After any of these faults the create lists the subscriptions: it returns the one the
-    server made, or, when the listing shows none, creates it once more (same requestId).
+    server made, or, when the listing shows none after a lost, 429 or 5xx answer,
+    creates it once more (same requestId). A 2xx that came back garbled says the
+    create landed: if the listing does not show it, the error is raised, not retried.
     """
     clock = Clock()
+    landed_garbled = fault.error is DecodeError and not fault.acts
     async with client_for(fake, fault, clock) as client:
         fault.inject(fake, SUBSCRIBE)
-        sub = await client.webhooks.create(url=HOOK, event_types=[EventType.INVOICE_PAID])
-    assert [s["requestId"] for s in fake.subscriptions] == [sub.request_id]
-    assert sub.secret_key == fake.subscriptions[0]["secretKey"]
+        if landed_garbled:
+            with pytest.raises(DecodeError):
+                await client.webhooks.create(url=HOOK, event_types=[EventType.INVOICE_PAID])
+        else:
+            sub = await client.webhooks.create(url=HOOK, event_types=[EventType.INVOICE_PAID])
+            assert [s["requestId"] for s in fake.subscriptions] == [sub.request_id]
+            assert sub.secret_key == fake.subscriptions[0]["secretKey"]
     calls = fake.calls_to(SUBSCRIBE)
-    assert len(calls) == (1 if fault.acts else 2)
+    assert len(calls) == (1 if fault.acts or landed_garbled else 2)
     assert len({(call.payload or {}).get("requestId") for call in calls}) == 1
     assert len(fake.calls_to(SUBSCRIPTIONS)) == 1, "one listing settled the fate"
 
