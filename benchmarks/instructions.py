@@ -10,7 +10,7 @@ percent whatever else the machine does, where the timed benchmarks' ratios move 
 0.1 between two runs on a shared 2-CPU VM: this is the benchmark to compare commits
 with. It counts instructions, not time: cache misses and memory traffic do not show.
 
-Needs valgrind (Debian's ``valgrind`` package); a run takes about four minutes, most of it
+Needs valgrind (Debian's ``valgrind`` package); a run takes three to four minutes, most of it
 Python starting six times under valgrind.
 """
 
