@@ -310,7 +310,8 @@ class Invoices:
         ``max_interval`` (with a little jitter, so many waiters do not poll in step).
         A transient failure (connection, timeout, 429, 5xx) is logged and polled
         through while time remains; a poll still running when ``timeout`` runs out is
-        cut short.
+        cut short. The last pause ends early enough (a second, or a quarter of
+        ``timeout`` if less) for a last poll to be answered within ``timeout``.
 
         Wait for states the invoice stays in: ``PAID`` moves on to ``COMPLETED`` by
         itself, so to learn that an invoice was paid wait for
@@ -340,6 +341,8 @@ class Invoices:
         max_interval = check_seconds("max_interval", max_interval)  # 0 would spin
         clock, sleep = self._session.clock, self._session.sleep
         give_up_at = clock() + timeout
+        # Pauses never eat into this, so the last poll has time to be answered.
+        reserve = min(1.0, timeout / 4)
         last: Invoice | None = None
         last_error: Exception | None = None
         while True:
@@ -351,12 +354,13 @@ class Invoices:
                 last_error = None
             except (*_TRANSIENT, TimeoutError) as exc:
                 last_error = exc
-                logger.warning(
-                    "wait_for %s: poll failed (%s), polling on",
-                    id,
-                    type(exc).__name__,
-                    extra={"calypso_invoice_id": id},
-                )
+                if clock() < give_up_at:  # else the wait's own end cut it: said below
+                    logger.warning(
+                        "wait_for %s: poll failed (%s), polling on",
+                        id,
+                        type(exc).__name__,
+                        extra={"calypso_invoice_id": id},
+                    )
             if last is not None and last_error is None:
                 if last.state in wanted:
                     return last
@@ -367,7 +371,7 @@ class Invoices:
                         invoice=last,
                     )
             remaining = give_up_at - clock()
-            if remaining <= 0:
+            if remaining <= reserve:
                 seen = f"last seen in state {last.state}" if last else "never read"
                 raise WaitTimeoutError(
                     f"invoice {id} did not reach {', '.join(sorted(wanted))} within "
@@ -375,5 +379,5 @@ class Invoices:
                     last_invoice=last,
                     path="/api/v1/invoice",
                 ) from last_error
-            await sleep(min(delay * (0.9 + 0.2 * self._session.random()), remaining))
+            await sleep(min(delay * (0.9 + 0.2 * self._session.random()), remaining - reserve))
             delay = min(delay * 1.5, max_interval)

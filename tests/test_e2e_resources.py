@@ -187,6 +187,29 @@ async def _no_wait(_: float) -> None:
     return None
 
 
+async def test_wait_for_sees_a_payment_made_during_its_last_pause(fake: FakeCalypso) -> None:
+    """A state reached in the last interval is seen: the last pause leaves a last poll
+    time to be answered, instead of sleeping to the very end of the timeout."""
+    now = 0.0
+    invoice_id = ""
+
+    async def sleep(seconds: float) -> None:
+        nonlocal now
+        if now < 1.0 <= now + seconds:
+            await fake.pay(invoice_id, 3)  # paid 1 s into a 2 s wait, polls 5 s apart
+        now += seconds
+
+    async with fake.client(clock=lambda: now, sleep=sleep) as client:
+        invoice_id = (
+            await client.invoices.create_single(amount=Decimal(3), currency="USDT", description="a")
+        ).id
+        paid = await client.invoices.wait_for(
+            invoice_id, {InvoiceState.PAID, InvoiceState.COMPLETED}, timeout=2, interval=5
+        )
+    assert paid.state is InvoiceState.PAID
+    assert now == 1.5  # one pause, ending a quarter of the timeout early
+
+
 async def test_webhook_subscriptions_round_trip(client: CalypsoClient) -> None:
     """create, list and delete through client.webhooks."""
     created = await client.webhooks.create(
