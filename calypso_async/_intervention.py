@@ -139,7 +139,7 @@ class _Failed(Exception):
     """Ends a run as FAILED, carrying the reason and the underlying error."""
 
     def __init__(
-        self, reason: str, error: BaseException | None = None, *, not_before: float = 0.0
+        self, reason: str, error: BaseException | None = None, *, not_before: float | None = 0.0
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -283,7 +283,9 @@ class Run:
             # the write happened. Never send it a second time.
             if _may_still_land(exc):
                 self._unanswered.record(invoice.id)
-            current = await self._reread(invoice.id, "return-to-paid", exc)
+            current = await self._reread(
+                invoice.id, "return-to-paid", f"failed ({type(exc).__name__})", exc
+            )
             if current.state in _DONE_PAYING:
                 self._unanswered.settled(invoice.id)
                 return current
@@ -294,13 +296,15 @@ class Run:
                 not_before=self._unanswered.remaining(invoice.id),
             ) from exc
         if invoice.state not in _DONE_PAYING:
-            # Answered, yet not moved on: re-read rather than guess.
-            invoice = self.invoice = await self._client.invoices.get(invoice.id)
+            # Accepted (2xx), yet not moved on: it may still be carried out, so none is
+            # resent for a while, whatever the re-read says or fails to say.
+            self._unanswered.record(invoice.id)
+            answered = f"was answered with the invoice {invoice.state}"
+            invoice = await self._reread(invoice.id, "return-to-paid", answered, None)
             if invoice.state not in _DONE_PAYING:
-                # Accepted (2xx) but not visible yet: it may still be carried out.
-                self._unanswered.record(invoice.id)
                 raise _Failed(
-                    f"return-to-paid was answered but the invoice is {invoice.state}",
+                    f"return-to-paid {answered}, and a re-read still finds it "
+                    f"{invoice.state}; none is sent again while the server may carry it out",
                     not_before=self._unanswered.remaining(invoice.id),
                 )
         self._unanswered.settled(invoice.id)
@@ -340,7 +344,9 @@ class Run:
         try:
             closed = await self._client.invoices.close_intervention(invoice.id)
         except _WRITE_FAILURES as exc:
-            closed = await self._reread(invoice.id, "close-intervention", exc)
+            closed = await self._reread(
+                invoice.id, "close-intervention", f"failed ({type(exc).__name__})", exc
+            )
             if closed.is_intervention_resolved is not True:
                 raise _Failed(
                     f"close-intervention failed ({type(exc).__name__}) and the intervention "
@@ -348,21 +354,30 @@ class Run:
                     exc,
                 ) from exc
         if closed.is_intervention_resolved is not True:
-            closed = await self._client.invoices.get(invoice.id)
+            closed = await self._reread(
+                invoice.id, "close-intervention", "was answered with it still open", None
+            )
             if closed.is_intervention_resolved is not True:
                 raise _Failed("close-intervention answered but the intervention is still open")
         return closed
 
-    async def _reread(self, invoice_id: str, write: str, cause: BaseException) -> Invoice:
+    async def _reread(
+        self, invoice_id: str, write: str, how: str, cause: BaseException | None
+    ) -> Invoice:
+        # After ``write`` ``how`` (failed so, answered so). A failed read ends the run,
+        # leaving the next one to decide from the server's state.
         try:
             invoice = self.invoice = await self._client.invoices.get(invoice_id)
         except CalypsoError as exc:
             raise _Failed(
-                f"{write} failed ({type(cause).__name__}) and the invoice could not be re-read "
-                f"({type(exc).__name__}): whether {write} took effect is unknown; a later run "
-                "will decide from the invoice's state",
-                cause,
-                not_before=self._unanswered.remaining(invoice_id),
+                f"{write} {how} and the invoice could not be re-read ({type(exc).__name__}):"
+                f" whether {write} took effect is unknown; a later run will decide from the "
+                "invoice's state",
+                cause or exc,
+                # No such invoice or refused credentials: no later run can do better.
+                not_before=(
+                    None if isinstance(exc, _PERMANENT) else self._unanswered.remaining(invoice_id)
+                ),
             ) from exc
         return invoice
 

@@ -127,6 +127,7 @@ class InterventionResolver:
         self._unanswered_writes = UnansweredWrites(client.session.clock, resend_hold)
         self._inflight: dict[str, _Execution] = {}
         self._stopping = False
+        self._stopped: asyncio.Future[tuple[str, ...]] | None = None
         self._unfinished: list[str] = []
         self._pool = WorkerPool(
             self._work,
@@ -180,7 +181,13 @@ class InterventionResolver:
         Returns:
             The ids of those invoices, in no particular order. Submit them again when
             the resolver runs again: each new run resumes from the invoice's state.
+            Calls made while another ``stop()`` drains wait for it and get the same ids.
         """
+        if self._stopped is not None:
+            # Another stop() is draining (a signal handler and ``async with``, say):
+            # wait for it and return the same ids, rather than return early with none.
+            return await asyncio.shield(self._stopped)
+        stopped = self._stopped = asyncio.get_running_loop().create_future()
         self._stopping = True
         self._unfinished = []
         try:
@@ -203,6 +210,9 @@ class InterventionResolver:
             return tuple(self._unfinished)
         finally:
             self._stopping = False
+            self._stopped = None
+            # Also when this stop() was cancelled: the others get what was gathered.
+            stopped.set_result(tuple(self._unfinished))
 
     async def _work(self, target: Target) -> None:
         await self._resolve(target, self._retry_failed)
@@ -307,7 +317,14 @@ class InterventionResolver:
                 writes=_writes(runs),
                 attempts=len(runs),
             )
-        return await self._report(resolution)
+        try:
+            return await self._report(resolution)
+        except asyncio.CancelledError:
+            # Shut down while an async on_outcome hook ran: the hook may not have kept
+            # the outcome, so the id goes back to the caller of stop() like any other.
+            if self._stopping and invoice_id not in self._unfinished:
+                self._unfinished.append(invoice_id)
+            raise
 
     async def _attempt(self, run: Run) -> Resolution:
         try:

@@ -243,7 +243,9 @@ async def test_completed_never_arriving_fails_after_the_timeout() -> None:
             assert "COMPLETED did not arrive within 30 s" in resolution.reason
             assert world.writes(invoice.id) == (1, 0)
             assert fake.invoice(invoice.id)["state"] == "PAID"
-            assert world.now == pytest.approx(30), "completion_timeout bounds the whole wait"
+            # completion_timeout bounds the whole wait; the last poll is made a second
+            # before its end, so that it has time to be answered.
+            assert world.now == pytest.approx(29)
             assert resolution.invoice is not None
             assert resolution.invoice.state == "PAID"
 
@@ -293,8 +295,35 @@ async def test_a_write_answered_without_effect_fails_with_a_public_error(world: 
     world.fake.fail(RTP, 200, body=stale)  # answered, not carried out
     resolution = await InterventionResolver(world.client).resolve(invoice.id)
     assert resolution.outcome is Outcome.FAILED
-    assert "answered but the invoice is PENDING_INTERVENTION" in resolution.reason
+    assert "answered with the invoice PENDING_INTERVENTION" in resolution.reason
     assert type(resolution.error) is ResolutionError
+
+
+async def test_an_accepted_write_whose_reread_fails_is_not_resent_within_the_hold(
+    world: World,
+) -> None:
+    """return-to-paid answered 2xx with the invoice unchanged, then the re-read meets a
+    500: the server may still carry out the write, so the worker's retry waits out
+    resend_hold rather than sending a second return-to-paid two seconds later."""
+    invoice = await world.intervention("10.50")
+    stale = json.dumps(world.fake.invoice(invoice.id), default=str).encode()
+    world.fake.fail(RTP, 200, body=stale)  # accepted, not carried out yet
+
+    def policy(_: Invoice) -> Decision:
+        if not world.fake.calls_to(RTP):
+            world.fake.fail("/api/v1/invoice", 500)  # the re-read after the write
+        return Decision.RESOLVE
+
+    outcomes: list[Resolution] = []
+    async with InterventionResolver(
+        world.client, policy, resend_hold=120, on_outcome=outcomes.append
+    ) as resolver:
+        resolver.submit(invoice.id)
+        await resolver.join()
+    assert world.sleeps[0] >= 120, "the retry came before the hold ran out"
+    (resolution,) = outcomes
+    assert resolution.attempts == 2
+    assert resolution.outcome is Outcome.RESOLVED
 
 
 async def test_an_unexpected_error_after_a_write_still_reports_the_write(world: World) -> None:
@@ -407,6 +436,53 @@ async def test_leaving_the_block_cancels_stuck_work_after_the_grace_and_reports_
     assert isinstance(reported.error, ResolutionCancelledError)
     assert reported.reason.startswith("cancelled (the resolver shut down) before any write")
     assert world.writes(invoice.id) == (0, 0)
+
+
+async def test_a_second_stop_waits_for_the_first_and_gets_the_same_ids(world: World) -> None:
+    """A signal handler's stop() and leaving ``async with`` at once: both wait for the
+    drain, and both hand back the cancelled invoice (it was acknowledged to Calypso)."""
+    never = asyncio.Event()
+
+    async def stuck(_: Invoice) -> Decision:
+        await never.wait()
+        return Decision.RESOLVE
+
+    invoice = await world.intervention("10.50")
+    outcomes: list[Resolution] = []
+    resolver = InterventionResolver(
+        world.client, stuck, shutdown_grace=0.02, on_outcome=outcomes.append
+    )
+    async with resolver:
+        resolver.submit(invoice.id)
+        await asyncio.sleep(0.01)
+        first = asyncio.create_task(resolver.stop())
+        await asyncio.sleep(0)
+        second = await resolver.stop()
+        assert await first == second == (invoice.id,)
+    (reported,) = outcomes
+    assert reported.reason.startswith("cancelled (the resolver shut down)")
+
+
+async def test_a_report_cut_short_by_shutdown_hands_the_invoice_back(world: World) -> None:
+    """Shutdown cancels an async on_outcome hook mid-way (a database write, say): the
+    hook may not have kept the outcome, so stop() returns the id to submit again."""
+    invoice = await world.intervention("10.00")  # UNDERPAY: held by the default policy
+    in_hook = asyncio.Event()
+    never = asyncio.Event()
+    kept: list[Resolution] = []
+
+    async def on_outcome(resolution: Resolution) -> None:
+        in_hook.set()
+        await never.wait()
+        kept.append(resolution)
+
+    resolver = InterventionResolver(world.client, shutdown_grace=0.01, on_outcome=on_outcome)
+    async with resolver:
+        resolver.submit(invoice.id)
+        await in_hook.wait()
+        unfinished = await resolver.stop()
+    assert kept == []
+    assert unfinished == (invoice.id,)
 
 
 async def test_work_dropped_at_shutdown_is_reported_per_invoice_and_handed_back(
