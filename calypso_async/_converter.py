@@ -36,7 +36,7 @@ from ._models import (
     WebhookSubscription,
 )
 
-__all__ = ["make_converter", "structure"]
+__all__ = ["make_converter", "structure", "structure_leniently"]
 
 T = TypeVar("T")
 
@@ -283,6 +283,32 @@ def structure(data: Any, cls: type[T], *, path: str | None = None) -> T:
         raise DecodeError(
             f"the {cls.__name__} in the answer is malformed: {_describe(exc)}", path=path
         ) from exc
+
+
+def structure_leniently(data: Mapping[str, Any], cls: type[T]) -> T:
+    """Build ``cls`` field by field, a field that cannot be read taking its default.
+
+    For inbound events, where refusing a genuine delivery loses it; nested models are
+    read the same way, and ``raw`` keeps the object as it came.
+    """
+    fields = attrs.fields(cast(Any, cls))
+    values: dict[str, Any] = {}
+    for field in fields:
+        key = _camel(field.name)
+        if field.name == "raw" or key not in data:
+            continue
+        value, type_ = data[key], field.type
+        if type_ in _MODELS and _is_object(value):
+            values[field.name] = structure_leniently(value, type_)
+            continue
+        try:
+            values[field.name] = _converter.structure(value, type_)
+        except (BaseValidationError, ValueError, TypeError, KeyError):
+            continue  # this field keeps its default
+    obj = cls(**values)
+    if any(field.name == "raw" for field in fields):
+        object.__setattr__(obj, "raw", data)
+    return obj
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from . import _json
-from ._converter import structure
+from ._converter import structure, structure_leniently
 from ._errors import ConfigurationError, DecodeError, SignatureVerificationError, StaleEventError
 from ._models import WebhookEvent
 from ._signing import verify_signature
 
-__all__ = ["parse_event"]
+__all__ = ["check_max_age", "parse_event"]
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -68,8 +68,7 @@ def parse_event(
         )
     if not isinstance(secret_key, str) or not secret_key:
         raise ConfigurationError("secret_key must be the subscription's non-empty secretKey")
-    if max_age is not None and (not isinstance(max_age, timedelta) or max_age <= timedelta(0)):
-        raise ConfigurationError("max_age must be a positive timedelta")
+    check_max_age(max_age)
     if now is not None and (not isinstance(now, datetime) or now.utcoffset() is None):
         raise ConfigurationError("now must be a timezone-aware datetime, such as datetime.now(UTC)")
     raw = bytes(body)
@@ -86,10 +85,24 @@ def parse_event(
         raise DecodeError("the webhook body is not a Calypso event (no eventType)")
     if data.get("data") is not None and not isinstance(data["data"], dict):
         raise DecodeError("the webhook event's data is not an object")
-    event = structure(data, WebhookEvent)
+    try:
+        event = structure(data, WebhookEvent)
+    except DecodeError:
+        # A genuine event with a field in a shape this SDK does not know (a number for
+        # createdDate, say): refusing it would lose it once Calypso's retries run out.
+        # Read what can be read; the rest is None, and the event as sent stays on raw.
+        event = structure_leniently(data, WebhookEvent)
     if max_age is not None:
         _check_fresh(event, max_age, now)
     return event
+
+
+def check_max_age(max_age: timedelta | None) -> None:
+    """Refuse a ``max_age`` that is neither ``None`` nor a positive ``timedelta``."""
+    if max_age is not None and (not isinstance(max_age, timedelta) or max_age <= timedelta(0)):
+        raise ConfigurationError(
+            "max_age must be a positive timedelta, such as timedelta(minutes=5), or None"
+        )
 
 
 def _check_fresh(event: WebhookEvent, max_age: timedelta, now: datetime | None) -> None:

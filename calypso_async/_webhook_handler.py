@@ -24,7 +24,7 @@ from ._errors import (
     SignatureVerificationError,
     StaleEventError,
 )
-from ._inbound import parse_event
+from ._inbound import check_max_age, parse_event
 from ._models import WebhookEvent
 
 if TYPE_CHECKING:
@@ -217,8 +217,14 @@ def webhook_handler(
         raise ConfigurationError("secret_key must be a non-empty string or list of them")
     if on_event is None and resolver is None:
         raise ConfigurationError("give on_event, resolver, or both")
-    if max_body_size < 1 or replay_cache_size < 0:
-        raise ConfigurationError("max_body_size must be positive and replay_cache_size >= 0")
+    for name, value, least in (
+        ("max_body_size", max_body_size, 1),
+        ("replay_cache_size", replay_cache_size, 0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigurationError(f"{name} must be an integer of at least {least}")
+    # Checked now: refused later, it would turn every delivery into a 500.
+    check_max_age(max_age)
     return WebhookHandler(
         keys,
         on_event=on_event,

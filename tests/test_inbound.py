@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -70,6 +71,45 @@ def test_an_event_with_null_data_is_accepted() -> None:
     event = parse_event(body, signed(body), SUB_SECRET)
     assert event.event_type is EventType.INVOICE_PAID
     assert event.invoice_id is None
+
+
+@pytest.mark.parametrize(
+    ("key", "field", "odd"),
+    [
+        ("createdDate", "created_date", 1655467985909),
+        ("createdDate", "created_date", "yesterday"),
+        ("level", "level", 5),
+        ("service", "service", ["INVOICE"]),
+        ("requestId", "request_id", {"a": 1}),
+    ],
+)
+def test_a_genuine_event_with_an_odd_cosmetic_field_is_still_read(
+    key: str, field: str, odd: object
+) -> None:
+    """Refusing a signed event for a field the SDK does not act on would lose it once
+    Calypso stops retrying: that field reads as None and the event goes on."""
+    body = json.dumps({**json.loads(EVENT), key: odd}).encode()
+    event = parse_event(body, signed(body), SUB_SECRET)
+    assert event.event_type is EventType.INVOICE_PENDING_INTERVENTION
+    assert event.data.parent_external_id == "d9732536-acdd-41bd-87c3-ec40aeeb6a37"
+    assert getattr(event, field) is None
+    assert event.raw[key] == odd  # kept as sent
+
+
+def test_an_odd_field_inside_data_leaves_the_rest_of_data_readable() -> None:
+    """data.type as a number: the invoice id is still there for the resolver."""
+    body = EVENT.replace(b'"type": "INVOICE_PENDING_INTERVENTION"', b'"type": 7')
+    event = parse_event(body, signed(body), SUB_SECRET)
+    assert event.invoice_id == "d9732536-acdd-41bd-87c3-ec40aeeb6a37"
+    assert event.data.type is None
+    assert event.data.raw["type"] == 7
+
+
+def test_an_unreadable_created_date_is_stale_when_age_is_checked() -> None:
+    """With max_age on, a date that cannot be read cannot prove the event fresh."""
+    body = EVENT.replace(b'"2022-06-17T12:13:05.909616"', b"1655467985909")
+    with pytest.raises(StaleEventError):
+        parse_event(body, signed(body), SUB_SECRET, max_age=timedelta(days=1))
 
 
 def test_one_changed_byte_fails_verification() -> None:

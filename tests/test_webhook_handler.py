@@ -156,6 +156,22 @@ def test_handler_needs_a_secret_and_a_destination() -> None:
         webhook_handler(SUB_SECRET)
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"max_age": 300},  # seconds where a timedelta is meant
+        {"max_age": timedelta(0)},
+        {"max_body_size": 0},
+        {"max_body_size": "64k"},
+        {"replay_cache_size": -1},
+    ],
+)
+def test_a_bad_setting_is_refused_when_the_handler_is_built(setting: dict[str, Any]) -> None:
+    """Refused at delivery time instead, it would answer every webhook 500."""
+    with pytest.raises(ConfigurationError):
+        webhook_handler(SUB_SECRET, on_event=print, **setting)
+
+
 def test_handler_repr_hides_secrets() -> None:
     """No secret in the handler's repr."""
     assert SUB_SECRET not in repr(webhook_handler(SUB_SECRET, on_event=print))
