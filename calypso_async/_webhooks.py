@@ -43,6 +43,21 @@ def _worth_a_look(error: CalypsoError) -> bool:
     return isinstance(error, APIError) and error.status not in (401, 403)
 
 
+def _serves(subscription: WebhookSubscription, payload: dict[str, Any]) -> bool:
+    """Whether a listed subscription is the one ``payload`` asks for.
+
+    Same url, and at least the event and service types asked: a repeated ``requestId``
+    found by listing may belong to an older subscription made with other settings.
+    """
+    events = {t.value for t in subscription.notification_event_types}
+    services = {t.value for t in subscription.notification_service_types}
+    return (
+        subscription.url == payload["url"]
+        and events.issuperset(payload.get("notificationEventTypes", ()))
+        and services.issuperset(payload.get("notificationServiceTypes", ()))
+    )
+
+
 class Webhooks:
     """Webhook subscription operations, reached as ``client.webhooks``."""
 
@@ -83,7 +98,9 @@ class Webhooks:
             The subscription; its ``secret_key`` verifies the deliveries.
 
         Raises:
-            ConfigurationError: A bad argument, or neither event nor service types.
+            ConfigurationError: A bad argument, or neither event nor service types; or,
+                after a failed create, the listing shows ``request_id`` taken by a
+                subscription for another url or other types.
             CalypsoError: The create failed and the listing did not show a subscription
                 with this ``requestId`` (or could not be read); the error's
                 ``request_id`` is the one sent.
@@ -93,8 +110,9 @@ class Webhooks:
         that leaves its fate unknown (a lost, 429 or 5xx answer), comes back garbled, or
         is refused with a 4xx other than 401/403 (a repeated ``requestId``, say), the
         subscriptions are listed: the one with this ``requestId`` is returned if it
-        exists. Only when the listing shows it does not, after a lost, 429 or 5xx answer,
-        is it created once more, with the same ``requestId``.
+        exists with this url and (at least) these types. Only when the listing shows it
+        does not, after a lost, 429 or 5xx answer, is it created once more, with the
+        same ``requestId``.
         """
         payload: dict[str, Any] = {
             "requestId": check.optional_identifier("request_id", request_id) or str(uuid.uuid4()),
@@ -125,7 +143,15 @@ class Webhooks:
                 raise exc from None  # its fate stays unknown: never create blindly
             existing = next((s for s in subscriptions if s.request_id == request_id), None)
             if existing is not None:
-                return existing
+                if _serves(existing, payload):
+                    return existing
+                taken = ConfigurationError(
+                    f"request_id {request_id!r} already names a webhook subscription for "
+                    "another url or other event types; delete it first, or choose another "
+                    "request_id"
+                )
+                taken.request_id = request_id
+                raise taken from exc
             if not isinstance(exc, _UNKNOWN_FATE):
                 raise
         # The listing shows the first create did not land: sending it again is safe.

@@ -187,6 +187,29 @@ async def test_a_refused_repeat_of_an_earlier_create_returns_that_subscription(
     assert len(sent(mock_api, CREATE)) == 1
 
 
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"url": "https://shop.example/new-hook", "event_types": [EventType.INVOICE_PAID]},
+        {"url": HOOK_URL, "event_types": [EventType.INVOICE_EXPIRED]},
+        {"url": HOOK_URL, "service_types": [ServiceType.PAYOUT]},
+    ],
+    ids=["other-url", "other-event-type", "other-service"],
+)
+async def test_a_request_id_taken_by_another_subscription_is_not_passed_off_as_this_one(
+    client: CalypsoClient, mock_api: aioresponses, asked: dict[str, Any]
+) -> None:
+    """A fixed request_id reused with a new url: the listed subscription is not the one
+    asked for, so returning it would leave the new url unsubscribed without a word."""
+    mock_api.post(api(CREATE), status=400, body='{"errorCode": "DUPLICATE", "message": "x"}')
+    mock_api.post(api(WEBHOOK), body=LISTED)
+    with pytest.raises(ConfigurationError, match="already names a webhook subscription") as info:
+        await client.webhooks.create(request_id=SUB_ID, **asked)
+    assert info.value.request_id == SUB_ID
+    assert isinstance(info.value.__cause__, BadRequestError)
+    assert len(sent(mock_api, CREATE)) == 1
+
+
 async def test_a_plain_refusal_is_raised_without_a_second_create(
     client: CalypsoClient, mock_api: aioresponses
 ) -> None:
