@@ -82,24 +82,31 @@ class CalypsoClient:
         wall_clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        self.session = CalypsoSession(
-            api_key=api_key,
-            secret_key=secret_key,
-            account=account,
-            base_url=base_url,
-            session=session,
-            timeout=timeout,
-            deadline=deadline,
-            max_retries=max_retries,
-            retry_policy=retry_policy,
-            sync_clock=sync_clock,
-            connection_limit=connection_limit,
-            sleep=sleep,
-            clock=clock,
-            wall_clock=wall_clock,
-            rand=rand,
-        )
-        """The :class:`CalypsoSession` underneath, for calls no resource covers yet."""
+        refused: str | None = None
+        try:
+            self.session = CalypsoSession(
+                api_key=api_key,
+                secret_key=secret_key,
+                account=account,
+                base_url=base_url,
+                session=session,
+                timeout=timeout,
+                deadline=deadline,
+                max_retries=max_retries,
+                retry_policy=retry_policy,
+                sync_clock=sync_clock,
+                connection_limit=connection_limit,
+                sleep=sleep,
+                clock=clock,
+                wall_clock=wall_clock,
+                rand=rand,
+            )
+            """The :class:`CalypsoSession` underneath, for calls no resource covers yet."""
+        except ConfigurationError as exc:
+            refused = str(exc)
+        del secret_key, api_key  # a refused setting leaves neither in this frame
+        if refused is not None:
+            raise ConfigurationError(refused) from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:

@@ -98,13 +98,14 @@ class CalypsoSession:
         refused: str | None = None
         try:
             self._signer = Signer(check_credential("secret_key", secret_key))
+            self._api_key = check_credential("api_key", api_key)
         except ConfigurationError as exc:
             refused = str(exc)
-        del secret_key  # held by the signer only: not a local of any later traceback
+        # Held by the signer and self only: not locals of any later traceback.
+        del secret_key, api_key
         if refused is not None:
-            # Raised afresh, here: the refusing check's frame held the secret as a local.
+            # Raised afresh, here: the refusing check's frame held them as locals.
             raise ConfigurationError(refused) from None
-        self._api_key = check_credential("api_key", api_key)
         self._account = check_credential("account", account)
         self._account_json = _json.dumps(self._account)
         self._base_url = check_base_url(base_url)
@@ -399,7 +400,9 @@ class CalypsoSession:
                 CalypsoTimeoutError(f"{path}: no answer within {timeout:g} s", path=path), exc
             ) from None
         except aiohttp.ClientSSLError as exc:
-            raise CalypsoConnectionError(f"{path}: TLS failed: {exc}", path=path) from exc
+            raise CalypsoConnectionError(f"{path}: TLS failed: {exc}", path=path) from (
+                _frameless(exc)
+            )
         except aiohttp.ClientConnectorError as exc:
             # The connection was never made, so the request never left: always safe.
             raise _Retryable(
@@ -476,6 +479,23 @@ class _Retryable(Exception):
         self, error: CalypsoError, cause: BaseException | None, *, safe_anyway: bool = False
     ):
         super().__init__(error)
-        error.__cause__ = cause
+        error.__cause__ = None if cause is None else _frameless(cause)
         self.error = error
         self.safe_anyway = safe_anyway
+
+
+def _frameless(exc: BaseException) -> BaseException:
+    """Drop the tracebacks of a failure from inside aiohttp, and of what it chains.
+
+    aiohttp's frames hold the request's headers in a plain mapping, ``Key`` and
+    ``Sign`` included, and its body: an error reporter that captures frame locals along
+    the cause chain would record a request anyone could replay for three minutes. The
+    exception's type and message say what went wrong; where in aiohttp it did is lost.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return exc

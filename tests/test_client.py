@@ -238,6 +238,31 @@ def test_a_refused_secret_stays_out_of_the_sessions_frames() -> None:
     assert SECRET_KEY not in sdk_frame_locals(info.value)
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"base_url": "http://prod.example"},
+        {"timeout": -1},
+        {"connection_limit": 0},
+        {"api_key": API_KEY + "\n"},
+        {"secret_key": SECRET_KEY + "\n"},
+    ],
+    ids=["base-url", "timeout", "connection-limit", "api-key", "secret-key"],
+)
+@pytest.mark.parametrize("build_with", [CalypsoClient, CalypsoSession])
+def test_a_refused_setting_leaves_no_key_in_sdk_frames(
+    setting: dict[str, Any], build_with: type[Any]
+) -> None:
+    """Neither constructor leaves the API key or secret in a frame of its traceback."""
+    settings = {"api_key": API_KEY, "secret_key": SECRET_KEY, "account": ACCOUNT, **setting}
+    with pytest.raises(ConfigurationError) as info:
+        build_with(**settings)
+    del settings
+    captured = sdk_frame_locals(info.value)
+    assert SECRET_KEY not in captured
+    assert API_KEY not in captured
+
+
 def test_from_env_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a mapping, from_env reads the process environment."""
     monkeypatch.setenv("CALYPSO_API_KEY", API_KEY)

@@ -156,6 +156,32 @@ async def test_the_shipped_demo_at_debug_leaks_no_secret_or_signature(
 # -- constant-time comparison ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "fault",
+    ["drop", "timeout"],
+)
+async def test_a_failed_request_leaves_no_sign_in_captured_frame_locals(fault: str) -> None:
+    """A lost connection or a timeout inside aiohttp: an error reporter that records the
+    locals of every frame along the cause chain sees no Key, Sign or signed body (aiohttp's
+    own frames hold them in a plain mapping, so their tracebacks are not kept)."""
+    async with FakeCalypso() as fake, fake.client(max_retries=0, timeout=0.2) as client:
+        if fault == "drop":
+            fake.drop(GET)
+        else:
+            fake.delay(GET, 5)
+        with pytest.raises(CalypsoError) as caught:
+            await client.invoices.get("inv-1")
+        # Formatted before this frame holds the recorded request as a local itself.
+        text = "".join(
+            traceback.TracebackException.from_exception(caught.value, capture_locals=True).format()
+        )
+    (call,) = fake.calls_to(GET)
+    assert call.headers["Sign"] not in text
+    assert fake.api_key not in text
+    assert fake.secret_key not in text
+    assert type(caught.value.__cause__).__name__ in text  # what went wrong is still said
+
+
 async def test_webhook_signatures_are_compared_with_compare_digest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
