@@ -99,7 +99,10 @@ def _datetime(value: Any, _: type) -> datetime:
     if parsed.tzinfo is UTC:  # "Z" and "+00:00" parse to the UTC singleton
         return parsed
     if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # "9999-12-31T23:59:59-23:59" is past datetime.max in UTC
+            raise ValueError("a date out of range once in UTC") from None
     # Calypso writes UTC without a zone. Parsing again with the zone written out costs a
     # third of replace(tzinfo=UTC) on CPython 3.11; a date-only text cannot take one.
     try:
@@ -303,7 +306,7 @@ def structure_leniently(data: Mapping[str, Any], cls: type[T]) -> T:
             continue
         try:
             values[field.name] = _converter.structure(value, type_)
-        except (BaseValidationError, ValueError, TypeError, KeyError):
+        except (BaseValidationError, ValueError, TypeError, KeyError, ArithmeticError):
             continue  # this field keeps its default
     obj = cls(**values)
     if any(field.name == "raw" for field in fields):

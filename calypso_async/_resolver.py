@@ -16,6 +16,7 @@ The flow itself (get -> policy -> return-to-paid -> COMPLETED -> close) is one
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Self, TypeAlias
@@ -42,6 +43,22 @@ logger = logging.getLogger("calypso_async.resolver")
 
 Target: TypeAlias = "WebhookEvent | Invoice | str"
 """What ``resolve`` and ``submit`` accept: an event, an invoice, or an invoice id."""
+
+
+_WITHIN: contextvars.ContextVar[InterventionResolver | None] = contextvars.ContextVar(
+    "calypso_resolver_within", default=None
+)
+"""The resolver whose task (worker, execution, drain) runs the current code, if any."""
+
+
+class _Drain:
+    """A running ``stop()``: its task and how many callers wait for it."""
+
+    __slots__ = ("task", "waiters")
+
+    def __init__(self, task: asyncio.Task[tuple[str, ...]]) -> None:
+        self.task = task
+        self.waiters = 0
 
 
 class _Execution:
@@ -127,7 +144,7 @@ class InterventionResolver:
         self._unanswered_writes = UnansweredWrites(client.session.clock, resend_hold)
         self._inflight: dict[str, _Execution] = {}
         self._stopping = False
-        self._stopped: asyncio.Future[tuple[str, ...]] | None = None
+        self._drain: _Drain | None = None
         self._unfinished: list[str] = []
         self._pool = WorkerPool(
             self._work,
@@ -178,16 +195,40 @@ class InterventionResolver:
         :class:`ResolutionCancelledError`: its webhook was already acknowledged, so
         Calypso will not send it again.
 
+        Calls made while a stop is draining wait for the same drain and get the same
+        ids; cancelling one of them leaves the drain to the others, and cancelling the
+        last one cancels the remaining work at once. Called from this resolver's own
+        policy or ``on_outcome`` hook, it starts the shutdown and returns at once with
+        the ids known so far (waiting would mean waiting for itself).
+
         Returns:
             The ids of those invoices, in no particular order. Submit them again when
             the resolver runs again: each new run resumes from the invoice's state.
-            Calls made while another ``stop()`` drains wait for it and get the same ids.
         """
-        if self._stopped is not None:
-            # Another stop() is draining (a signal handler and ``async with``, say):
-            # wait for it and return the same ids, rather than return early with none.
-            return await asyncio.shield(self._stopped)
-        stopped = self._stopped = asyncio.get_running_loop().create_future()
+        drain = self._drain
+        if drain is None:
+            drain = self._drain = _Drain(asyncio.create_task(self._drain_pool(), name="stop"))
+            drain.task.add_done_callback(lambda _: self._forget_drain(drain))
+        if _WITHIN.get() is self:
+            return tuple(self._unfinished)
+        drain.waiters += 1
+        try:
+            return await asyncio.shield(drain.task)
+        finally:
+            drain.waiters -= 1
+            if drain.waiters == 0 and not drain.task.done():
+                # The last caller gave up: no more grace, stop every worker now.
+                drain.task.cancel()
+                await asyncio.wait([drain.task])
+
+    def _forget_drain(self, drain: _Drain) -> None:
+        if self._drain is drain:
+            self._drain = None
+        if not drain.task.cancelled():
+            drain.task.exception()  # retrieved: a failed drain is raised to its callers
+
+    async def _drain_pool(self) -> tuple[str, ...]:
+        _WITHIN.set(self)
         self._stopping = True
         self._unfinished = []
         try:
@@ -210,11 +251,9 @@ class InterventionResolver:
             return tuple(self._unfinished)
         finally:
             self._stopping = False
-            self._stopped = None
-            # Also when this stop() was cancelled: the others get what was gathered.
-            stopped.set_result(tuple(self._unfinished))
 
     async def _work(self, target: Target) -> None:
+        _WITHIN.set(self)  # this worker task's own context: its hooks are "within"
         await self._resolve(target, self._retry_failed)
 
     # -- one resolution ---------------------------------------------------------------
@@ -277,6 +316,7 @@ class InterventionResolver:
         return execution
 
     async def _execute(self, invoice_id: str, execution: _Execution) -> Resolution:
+        _WITHIN.set(self)  # this execution task's own context
         runs: list[Run] = []
         try:
             while True:

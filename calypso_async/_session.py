@@ -395,6 +395,11 @@ class CalypsoSession:
                     raw = await response.read()
                     status = response.status
                     response_headers = response.headers
+        except asyncio.CancelledError as exc:
+            # Cancelled from outside (the caller's own timeout, say) while inside aiohttp:
+            # its frames must not travel up with the cancellation either.
+            _frameless(exc)
+            raise
         except TimeoutError as exc:
             raise _Retryable(
                 CalypsoTimeoutError(f"{path}: no answer within {timeout:g} s", path=path), exc

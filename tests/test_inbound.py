@@ -78,6 +78,7 @@ def test_an_event_with_null_data_is_accepted() -> None:
     [
         ("createdDate", "created_date", 1655467985909),
         ("createdDate", "created_date", "yesterday"),
+        ("createdDate", "created_date", "9999-12-31T23:59:59-23:59"),  # past max in UTC
         ("level", "level", 5),
         ("service", "service", ["INVOICE"]),
         ("requestId", "request_id", {"a": 1}),

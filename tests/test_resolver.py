@@ -463,6 +463,69 @@ async def test_a_second_stop_waits_for_the_first_and_gets_the_same_ids(world: Wo
     assert reported.reason.startswith("cancelled (the resolver shut down)")
 
 
+async def test_stop_called_from_the_outcome_hook_returns_at_once_and_the_drain_ends(
+    world: World,
+) -> None:
+    """A hook that stops the resolver on a FAILED outcome (every run cancelled at
+    shutdown is one): waiting for the drain from inside it would wait for itself."""
+    never = asyncio.Event()
+
+    async def stuck(_: Invoice) -> Decision:
+        await never.wait()
+        return Decision.RESOLVE
+
+    invoices = [await world.intervention("10.50") for _ in range(2)]
+    from_hook: list[tuple[str, ...]] = []
+    resolver: InterventionResolver
+
+    async def on_outcome(resolution: Resolution) -> None:
+        if resolution.outcome is Outcome.FAILED:
+            from_hook.append(await resolver.stop())
+
+    resolver = InterventionResolver(
+        world.client, stuck, max_concurrency=1, shutdown_grace=0.01, on_outcome=on_outcome
+    )
+    async with resolver:
+        for invoice in invoices:
+            resolver.submit(invoice.id)
+        await asyncio.sleep(0.01)
+        async with asyncio.timeout(5):
+            unfinished = await resolver.stop()
+    assert sorted(unfinished) == sorted(invoice.id for invoice in invoices)
+    assert len(from_hook) == 2  # each returned at once with what was known then
+
+
+async def test_cancelling_one_of_two_stops_leaves_the_other_the_whole_answer(
+    world: World,
+) -> None:
+    """The first stop() is cancelled mid-drain; the second still gets every id, the
+    never-started one included, and each is reported."""
+    never = asyncio.Event()
+
+    async def stuck(_: Invoice) -> Decision:
+        await never.wait()
+        return Decision.RESOLVE
+
+    invoices = [await world.intervention("10.50") for _ in range(2)]
+    outcomes: list[Resolution] = []
+    resolver = InterventionResolver(
+        world.client, stuck, max_concurrency=1, shutdown_grace=0.05, on_outcome=outcomes.append
+    )
+    async with resolver:
+        for invoice in invoices:
+            resolver.submit(invoice.id)
+        await asyncio.sleep(0.01)
+        first = asyncio.create_task(resolver.stop())
+        await asyncio.sleep(0)
+        second = asyncio.create_task(resolver.stop())
+        await asyncio.sleep(0)
+        first.cancel()
+        ids = sorted(invoice.id for invoice in invoices)
+        assert sorted(await second) == ids
+    assert first.cancelled()
+    assert sorted(r.invoice_id for r in outcomes if r.invoice_id) == ids
+
+
 async def test_a_report_cut_short_by_shutdown_hands_the_invoice_back(world: World) -> None:
     """Shutdown cancels an async on_outcome hook mid-way (a database write, say): the
     hook may not have kept the outcome, so stop() returns the id to submit again."""
