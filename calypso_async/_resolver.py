@@ -16,10 +16,10 @@ The flow itself (get -> policy -> return-to-paid -> COMPLETED -> close) is one
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
+import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 import attrs
 
@@ -43,12 +43,6 @@ logger = logging.getLogger("calypso_async.resolver")
 
 Target: TypeAlias = "WebhookEvent | Invoice | str"
 """What ``resolve`` and ``submit`` accept: an event, an invoice, or an invoice id."""
-
-
-_WITHIN: contextvars.ContextVar[InterventionResolver | None] = contextvars.ContextVar(
-    "calypso_resolver_within", default=None
-)
-"""The resolver whose task (worker, execution, drain) runs the current code, if any."""
 
 
 class _Drain:
@@ -145,6 +139,9 @@ class InterventionResolver:
         self._inflight: dict[str, _Execution] = {}
         self._stopping = False
         self._drain: _Drain | None = None
+        # The tasks that run the policy and on_outcome (executions, workers, the drain):
+        # a stop() from one of them must not wait for the drain, which waits for them.
+        self._own_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._unfinished: list[str] = []
         self._pool = WorkerPool(
             self._work,
@@ -159,6 +156,7 @@ class InterventionResolver:
 
     async def __aenter__(self) -> Self:
         await self._pool.start()
+        self._stopping = False
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -199,7 +197,8 @@ class InterventionResolver:
         ids; cancelling one of them leaves the drain to the others, and cancelling the
         last one cancels the remaining work at once. Called from this resolver's own
         policy or ``on_outcome`` hook, it starts the shutdown and returns at once with
-        the ids known so far (waiting would mean waiting for itself).
+        the ids known so far (waiting would mean waiting for itself); a task such a hook
+        creates waits like any other caller.
 
         Returns:
             The ids of those invoices, in no particular order. Submit them again when
@@ -207,9 +206,12 @@ class InterventionResolver:
         """
         drain = self._drain
         if drain is None:
+            self._stopping = True
+            self._unfinished = []
             drain = self._drain = _Drain(asyncio.create_task(self._drain_pool(), name="stop"))
             drain.task.add_done_callback(lambda _: self._forget_drain(drain))
-        if _WITHIN.get() is self:
+            self._own_tasks.add(drain.task)
+        if asyncio.current_task() in self._own_tasks:
             return tuple(self._unfinished)
         drain.waiters += 1
         try:
@@ -228,32 +230,43 @@ class InterventionResolver:
             drain.task.exception()  # retrieved: a failed drain is raised to its callers
 
     async def _drain_pool(self) -> tuple[str, ...]:
-        _WITHIN.set(self)
-        self._stopping = True
-        self._unfinished = []
+        dropped = await self._pool.stop()
+        never_started: list[str] = []
+        events: list[Target] = []
+        for target in dropped:
+            invoice_id = _invoice_id_of(target)
+            if invoice_id is None:
+                events.append(target)
+            elif invoice_id not in never_started:
+                never_started.append(invoice_id)
+        # Known to the caller before any report: a cancellation below loses none of them.
+        self._unfinished.extend(i for i in never_started if i not in self._unfinished)
+        reason = "not started: the resolver shut down first; submit it again"
+        reported = 0
         try:
-            dropped = await self._pool.stop()
-            for target in dropped:
-                invoice_id = _invoice_id_of(target)
-                if invoice_id is None:
-                    await self._report(_skip_event(target))
-                elif invoice_id not in self._unfinished:
-                    reason = "not started: the resolver shut down first; submit it again"
-                    self._unfinished.append(invoice_id)
-                    await self._report(
-                        Resolution(
-                            invoice_id,
-                            Outcome.FAILED,
-                            reason,
-                            error=ResolutionCancelledError(reason),
-                        )
+            for target in events:
+                await self._report(_skip_event(target))
+            for invoice_id in never_started:
+                await self._report(
+                    Resolution(
+                        invoice_id, Outcome.FAILED, reason, error=ResolutionCancelledError(reason)
                     )
-            return tuple(self._unfinished)
-        finally:
-            self._stopping = False
+                )
+                reported += 1
+        except asyncio.CancelledError:
+            if unreported := never_started[reported:]:
+                logger.warning(
+                    "stop() was cancelled while reporting; never started, not reported: %s",
+                    ", ".join(unreported),
+                    extra={"calypso_unreported": unreported},
+                )
+            raise
+        return tuple(self._unfinished)
 
     async def _work(self, target: Target) -> None:
-        _WITHIN.set(self)  # this worker task's own context: its hooks are "within"
+        task = asyncio.current_task()
+        if task is not None:
+            self._own_tasks.add(task)  # its hooks (skipped events) run in this worker
         await self._resolve(target, self._retry_failed)
 
     # -- one resolution ---------------------------------------------------------------
@@ -307,6 +320,7 @@ class InterventionResolver:
             self._execute(invoice_id, execution), name=f"resolve-{invoice_id}"
         )
         execution.task = task
+        self._own_tasks.add(task)  # the policy and on_outcome run in it
 
         def forget(_: object) -> None:
             if self._inflight.get(invoice_id) is execution:
@@ -316,7 +330,6 @@ class InterventionResolver:
         return execution
 
     async def _execute(self, invoice_id: str, execution: _Execution) -> Resolution:
-        _WITHIN.set(self)  # this execution task's own context
         runs: list[Run] = []
         try:
             while True:

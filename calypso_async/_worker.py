@@ -136,11 +136,12 @@ class WorkerPool(Generic[T]):
                     extra={"calypso_cancelled": self._busy},
                 )
         finally:
-            # Also when stop() itself is cancelled: no worker may outlive the pool.
-            for worker in self._workers:
+            # Also when stop() itself is cancelled: no worker may outlive the pool. The
+            # books are settled before the wait below, which a cancellation may cut.
+            workers, self._workers = self._workers, []
+            for worker in workers:
                 worker.cancel()
-            await asyncio.gather(*self._workers, return_exceptions=True)
-            self._workers = []
+            # A cancelled worker never picks up what was marked to run again.
             dropped.extend(self._again.values())
             self._again.clear()
             # Account for the dropped items so that a join() still waiting returns
@@ -149,13 +150,16 @@ class WorkerPool(Generic[T]):
                 dropped.append(queue.get_nowait()[1])
                 queue.task_done()
             self._queued_keys.clear()
-            if dropped and being_cancelled():
-                logger.warning(
-                    "%s: stop() was cancelled; %d item(s) never started: %s",
-                    self._name,
-                    len(dropped),
-                    ", ".join(str(self._key(item)) for item in dropped),
-                )
+            try:
+                await asyncio.gather(*workers, return_exceptions=True)
+            finally:
+                if dropped and being_cancelled():
+                    logger.warning(
+                        "%s: stop() was cancelled; %d item(s) never started: %s",
+                        self._name,
+                        len(dropped),
+                        ", ".join(str(self._key(item)) for item in dropped),
+                    )
         return dropped
 
     async def _work(self, queue: asyncio.Queue[tuple[Hashable | None, T]]) -> None:

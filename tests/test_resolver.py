@@ -526,6 +526,144 @@ async def test_cancelling_one_of_two_stops_leaves_the_other_the_whole_answer(
     assert sorted(r.invoice_id for r in outcomes if r.invoice_id) == ids
 
 
+async def test_a_task_a_hook_creates_waits_for_stop_like_any_caller(world: World) -> None:
+    """A sync hook can only schedule its shutdown ("stop, then close the database"):
+    that task is not the hook, so its stop() waits for the drain and gets the ids."""
+    never = asyncio.Event()
+    stuck_one, done_one = [await world.intervention("10.50") for _ in range(2)]
+    seen: list[tuple[str, ...]] = []
+    tasks: list[asyncio.Task[None]] = []
+    scheduled = asyncio.Event()
+    resolver: InterventionResolver
+
+    async def shut_down() -> None:
+        seen.append(await resolver.stop())
+
+    def on_outcome(resolution: Resolution) -> None:
+        if resolution.outcome is Outcome.RESOLVED:
+            tasks.append(asyncio.create_task(shut_down()))
+            scheduled.set()
+
+    async def policy(invoice: Invoice) -> Decision:
+        if invoice.id == stuck_one.id:
+            await never.wait()
+        return Decision.RESOLVE
+
+    resolver = InterventionResolver(
+        world.client, policy, max_concurrency=2, shutdown_grace=0.01, on_outcome=on_outcome
+    )
+    async with resolver:
+        resolver.submit(stuck_one.id)
+        resolver.submit(done_one.id)
+        async with asyncio.timeout(5):
+            await scheduled.wait()
+            await asyncio.gather(*tasks)
+    assert seen == [(stuck_one.id,)]
+
+
+async def test_stop_from_a_hook_does_not_return_the_previous_stops_ids(world: World) -> None:
+    """Cycle one leaves an invoice unfinished; in cycle two a hook's stop() returns
+    what this stop knows (nothing yet), not the last one's answer."""
+    never = asyncio.Event()
+    first, second = [await world.intervention("10.50") for _ in range(2)]
+    from_hook: list[tuple[str, ...]] = []
+    resolver: InterventionResolver
+
+    async def policy(invoice: Invoice) -> Decision:
+        if invoice.id == first.id:
+            await never.wait()
+        return Decision.RESOLVE
+
+    async def on_outcome(resolution: Resolution) -> None:
+        if resolution.invoice_id == second.id:
+            from_hook.append(await resolver.stop())
+
+    resolver = InterventionResolver(
+        world.client, policy, shutdown_grace=0.01, on_outcome=on_outcome
+    )
+    async with resolver:
+        resolver.submit(first.id)
+        await asyncio.sleep(0.01)
+    async with resolver:
+        resolver.submit(second.id)
+        await resolver.join()
+    assert from_hook == [()]
+
+
+async def test_a_stop_cancelled_while_reporting_names_every_unreported_invoice(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cancelled mid-way through reporting what never started: every invoice is either
+    reported to on_outcome or named in a WARNING, none silently lost."""
+    never = asyncio.Event()
+    invoices = [await world.intervention("10.50") for _ in range(4)]
+    reported: list[str] = []
+    reporting = asyncio.Event()
+
+    async def stuck(_: Invoice) -> Decision:
+        await never.wait()
+        return Decision.RESOLVE
+
+    async def on_outcome(resolution: Resolution) -> None:
+        reported.append(resolution.invoice_id or "")
+        if resolution.reason.startswith("not started"):
+            reporting.set()
+            await never.wait()  # a database write that never ends
+
+    resolver = InterventionResolver(
+        world.client, stuck, max_concurrency=1, shutdown_grace=0.01, on_outcome=on_outcome
+    )
+    with caplog.at_level(logging.WARNING, logger="calypso_async"):
+        await resolver.__aenter__()
+        for invoice in invoices:
+            resolver.submit(invoice.id)
+        await asyncio.sleep(0.01)
+        stopping = asyncio.create_task(resolver.stop())
+        await reporting.wait()
+        stopping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stopping
+    logged = caplog.text
+    lost = [i.id for i in invoices if i.id not in reported and i.id not in logged]
+    assert lost == []
+
+
+async def test_a_stop_cancelled_while_a_run_finishes_its_write_loses_nothing_queued(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The last stop() caller is cancelled while the pool waits for a cancelled run that
+    is still finishing a write: join() returns, and the queued invoice is named."""
+    never = asyncio.Event()
+
+    async def slow_to_end(_: Invoice) -> Decision:
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(asyncio.sleep(0.05))  # a write in flight
+            raise
+        return Decision.RESOLVE
+
+    running, queued = [await world.intervention("10.50") for _ in range(2)]
+    resolver = InterventionResolver(
+        world.client, slow_to_end, max_concurrency=1, shutdown_grace=0.01
+    )
+    with caplog.at_level(logging.WARNING, logger="calypso_async"):
+        await resolver.__aenter__()
+        resolver.submit(running.id)
+        resolver.submit(queued.id)
+        await asyncio.sleep(0.005)
+        joining = asyncio.create_task(resolver.join())
+        stopping = asyncio.create_task(resolver.stop())
+        await asyncio.sleep(0.03)  # the grace is over; the pool waits for the worker
+        stopping.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stopping
+        async with asyncio.timeout(5):
+            await joining
+        await asyncio.sleep(0.1)  # the cancelled run ends
+    assert queued.id in caplog.text
+
+
 async def test_a_report_cut_short_by_shutdown_hands_the_invoice_back(world: World) -> None:
     """Shutdown cancels an async on_outcome hook mid-way (a database write, say): the
     hook may not have kept the outcome, so stop() returns the id to submit again."""
