@@ -26,7 +26,7 @@ import attrs
 from . import _callbacks
 from ._config import check_seconds
 from ._enums import EventType
-from ._errors import ConfigurationError, ResolutionCancelledError
+from ._errors import ConfigurationError, LifecycleError, ResolutionCancelledError
 from ._flow import being_cancelled
 from ._intervention import Run, UnansweredWrites
 from ._models import Invoice, WebhookEvent
@@ -58,13 +58,14 @@ class _Drain:
 class _Execution:
     """One execution of the flow for one invoice: its task, callers and retry budget."""
 
-    __slots__ = ("retries", "task", "waiters")
+    __slots__ = ("retries", "shutdown", "task", "waiters")
 
     task: asyncio.Task[Resolution]
 
     def __init__(self, retries: int) -> None:
         self.waiters = 0
         self.retries = retries
+        self.shutdown = False  # cancelled by a stop(), not by its callers
 
 
 class InterventionResolver:
@@ -155,8 +156,11 @@ class InterventionResolver:
     # -- worker mode ------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        if self._drain is not None and not self._drain.task.done():
+            raise LifecycleError(
+                "this resolver is still stopping: await its stop() before starting it again"
+            )
         await self._pool.start()
-        self._stopping = False
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -198,14 +202,16 @@ class InterventionResolver:
         last one cancels the remaining work at once. Called from this resolver's own
         policy or ``on_outcome`` hook, it starts the shutdown and returns at once with
         the ids known so far (waiting would mean waiting for itself); a task such a hook
-        creates waits like any other caller.
+        creates waits like any other caller, so a hook must await ``stop()`` itself,
+        not through ``asyncio.gather`` or ``asyncio.wait_for`` (which wrap it in a task
+        that would wait for the hook until the grace runs out).
 
         Returns:
             The ids of those invoices, in no particular order. Submit them again when
             the resolver runs again: each new run resumes from the invoice's state.
         """
         drain = self._drain
-        if drain is None:
+        if drain is None or drain.task.done():
             self._stopping = True
             self._unfinished = []
             drain = self._drain = _Drain(asyncio.create_task(self._drain_pool(), name="stop"))
@@ -216,6 +222,12 @@ class InterventionResolver:
         drain.waiters += 1
         try:
             return await asyncio.shield(drain.task)
+        except asyncio.CancelledError:
+            if drain.task.cancelled() and not being_cancelled():
+                # The drain was cancelled by an earlier caller who gave up, not this
+                # one: what it gathered is this caller's answer too.
+                return tuple(self._unfinished)
+            raise
         finally:
             drain.waiters -= 1
             if drain.waiters == 0 and not drain.task.done():
@@ -230,7 +242,17 @@ class InterventionResolver:
             drain.task.exception()  # retrieved: a failed drain is raised to its callers
 
     async def _drain_pool(self) -> tuple[str, ...]:
-        dropped = await self._pool.stop()
+        dropped: list[Target] = []
+        try:
+            await self._pool.stop(dropped)
+        except asyncio.CancelledError:
+            # The pool has logged them; the callers still waiting get their ids.
+            self._unfinished.extend(
+                i for i in dict.fromkeys(map(_invoice_id_of, dropped)) if i is not None
+            )
+            raise
+        finally:
+            self._stopping = False  # runs cancelled by this shutdown are marked already
         never_started: list[str] = []
         events: list[Target] = []
         for target in dropped:
@@ -311,6 +333,7 @@ class InterventionResolver:
                 if execution.waiters == 0 and not execution.task.done():
                     # Only reached when the last waiter was cancelled: stop the run, and
                     # wait for it (it finishes a write in flight first).
+                    execution.shutdown = self._stopping
                     execution.task.cancel()
                     await asyncio.wait([execution.task])
 
@@ -357,9 +380,9 @@ class InterventionResolver:
                 )
                 await self._client.session.sleep(delay)
         except asyncio.CancelledError:
-            if self._stopping and invoice_id not in self._unfinished:
+            if execution.shutdown and invoice_id not in self._unfinished:
                 self._unfinished.append(invoice_id)
-            why = "the resolver shut down" if self._stopping else "every caller was cancelled"
+            why = "the resolver shut down" if execution.shutdown else "every caller was cancelled"
             await self._report(_cancelled(invoice_id, runs, why))
             raise
         if len(runs) > 1:
@@ -375,7 +398,7 @@ class InterventionResolver:
         except asyncio.CancelledError:
             # Shut down while an async on_outcome hook ran: the hook may not have kept
             # the outcome, so the id goes back to the caller of stop() like any other.
-            if self._stopping and invoice_id not in self._unfinished:
+            if execution.shutdown and invoice_id not in self._unfinished:
                 self._unfinished.append(invoice_id)
             raise
 

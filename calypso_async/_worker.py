@@ -111,16 +111,21 @@ class WorkerPool(Generic[T]):
             raise LifecycleError(f"{self._name} is not running")
         await self._queue.join()
 
-    async def stop(self) -> list[T]:
+    async def stop(self, dropped: list[T] | None = None) -> list[T]:
         """Stop accepting, drain for the grace period, then cancel and await the workers.
+
+        Args:
+            dropped: Filled with the items that never started as soon as they are
+                known, so a caller whose ``stop()`` is cancelled still learns them.
 
         Returns:
             The items that never started: still queued, or marked to be handled again.
         """
         queue, self._queue = self._queue, None
+        if dropped is None:
+            dropped = []
         if queue is None:
-            return []
-        dropped: list[T] = []
+            return dropped
         try:
             try:
                 async with asyncio.timeout(self._grace):

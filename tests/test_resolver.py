@@ -664,6 +664,86 @@ async def test_a_stop_cancelled_while_a_run_finishes_its_write_loses_nothing_que
     assert queued.id in caplog.text
 
 
+async def test_starting_again_while_a_stop_drains_is_refused(world: World) -> None:
+    """Re-entering while the last stop() still drains would let that drain cancel the
+    new cycle's workers: refused until the stop is awaited; then it starts cleanly."""
+    never = asyncio.Event()
+
+    async def stuck(_: Invoice) -> Decision:
+        await never.wait()
+        return Decision.RESOLVE
+
+    first, second = [await world.intervention("10.50") for _ in range(2)]
+    resolver = InterventionResolver(world.client, stuck, shutdown_grace=0.05)
+    await resolver.__aenter__()
+    resolver.submit(first.id)
+    await asyncio.sleep(0.01)
+    stopping = asyncio.create_task(resolver.stop())
+    await asyncio.sleep(0)
+    with pytest.raises(LifecycleError, match="still stopping"):
+        await resolver.__aenter__()
+    assert await stopping == (first.id,)
+    never.set()
+    async with resolver:
+        resolver.submit(second.id)
+        async with asyncio.timeout(5):
+            await resolver.join()
+    assert world.writes(second.id) == (1, 1)
+
+
+async def test_a_stop_joining_a_drain_another_caller_cancelled_gets_the_ids(
+    world: World,
+) -> None:
+    """A watchdog's wait_for(stop(), t) gives up and cancels the drain while a run still
+    finishes its write; leaving ``async with`` then calls stop() in a task nobody
+    cancelled: it gets the ids, not a CancelledError."""
+    never = asyncio.Event()
+
+    async def slow_to_end(_: Invoice) -> Decision:
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(asyncio.sleep(0.05))  # a write in flight
+            raise
+        return Decision.RESOLVE
+
+    invoice = await world.intervention("10.50")
+    resolver = InterventionResolver(world.client, slow_to_end, shutdown_grace=10)
+    await resolver.__aenter__()
+    resolver.submit(invoice.id)
+    await asyncio.sleep(0.01)
+    watchdog = asyncio.create_task(asyncio.wait_for(resolver.stop(), 0.02))
+    await asyncio.sleep(0.03)  # the watchdog gave up; the drain is cancelled, not done
+    assert await resolver.stop() == (invoice.id,)
+    with pytest.raises(TimeoutError):
+        await watchdog
+
+
+async def test_a_direct_resolve_cancelled_after_a_worker_cycle_is_not_called_a_shutdown(
+    world: World,
+) -> None:
+    """Only runs a stop() cancelled say "the resolver shut down" and go back to it."""
+    never = asyncio.Event()
+
+    async def stuck(_: Invoice) -> Decision:
+        await never.wait()
+        return Decision.RESOLVE
+
+    invoice = await world.intervention("10.50")
+    outcomes: list[Resolution] = []
+    resolver = InterventionResolver(world.client, stuck, on_outcome=outcomes.append)
+    async with resolver:
+        pass
+    resolving = asyncio.create_task(resolver.resolve(invoice.id))
+    await asyncio.sleep(0.01)
+    resolving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await resolving
+    (reported,) = outcomes
+    assert reported.reason.startswith("cancelled (every caller was cancelled)")
+    assert await resolver.stop() == ()
+
+
 async def test_a_report_cut_short_by_shutdown_hands_the_invoice_back(world: World) -> None:
     """Shutdown cancels an async on_outcome hook mid-way (a database write, say): the
     hook may not have kept the outcome, so stop() returns the id to submit again."""
