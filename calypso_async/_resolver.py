@@ -48,10 +48,11 @@ Target: TypeAlias = "WebhookEvent | Invoice | str"
 class _Drain:
     """A running ``stop()``: its task and how many callers wait for it."""
 
-    __slots__ = ("task", "waiters")
+    __slots__ = ("task", "unfinished", "waiters")
 
-    def __init__(self, task: asyncio.Task[tuple[str, ...]]) -> None:
+    def __init__(self, task: asyncio.Task[tuple[str, ...]], unfinished: list[str]) -> None:
         self.task = task
+        self.unfinished = unfinished
         self.waiters = 0
 
 
@@ -143,6 +144,9 @@ class InterventionResolver:
         # The tasks that run the policy and on_outcome (executions, workers, the drain):
         # a stop() from one of them must not wait for the drain, which waits for them.
         self._own_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+        # The pool's workers: only a run whose waiter is one of them is cancelled by a
+        # shutdown (a direct resolve() its caller cancels is not).
+        self._worker_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._unfinished: list[str] = []
         self._pool = WorkerPool(
             self._work,
@@ -214,11 +218,13 @@ class InterventionResolver:
         if drain is None or drain.task.done():
             self._stopping = True
             self._unfinished = []
-            drain = self._drain = _Drain(asyncio.create_task(self._drain_pool(), name="stop"))
+            drain = self._drain = _Drain(
+                asyncio.create_task(self._drain_pool(), name="stop"), self._unfinished
+            )
             drain.task.add_done_callback(lambda _: self._forget_drain(drain))
             self._own_tasks.add(drain.task)
         if asyncio.current_task() in self._own_tasks:
-            return tuple(self._unfinished)
+            return tuple(drain.unfinished)
         drain.waiters += 1
         try:
             return await asyncio.shield(drain.task)
@@ -226,7 +232,7 @@ class InterventionResolver:
             if drain.task.cancelled() and not being_cancelled():
                 # The drain was cancelled by an earlier caller who gave up, not this
                 # one: what it gathered is this caller's answer too.
-                return tuple(self._unfinished)
+                return tuple(drain.unfinished)
             raise
         finally:
             drain.waiters -= 1
@@ -289,6 +295,7 @@ class InterventionResolver:
         task = asyncio.current_task()
         if task is not None:
             self._own_tasks.add(task)  # its hooks (skipped events) run in this worker
+            self._worker_tasks.add(task)
         await self._resolve(target, self._retry_failed)
 
     # -- one resolution ---------------------------------------------------------------
@@ -333,7 +340,9 @@ class InterventionResolver:
                 if execution.waiters == 0 and not execution.task.done():
                     # Only reached when the last waiter was cancelled: stop the run, and
                     # wait for it (it finishes a write in flight first).
-                    execution.shutdown = self._stopping
+                    execution.shutdown = (
+                        self._stopping and asyncio.current_task() in self._worker_tasks
+                    )
                     execution.task.cancel()
                     await asyncio.wait([execution.task])
 

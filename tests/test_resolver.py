@@ -744,6 +744,68 @@ async def test_a_direct_resolve_cancelled_after_a_worker_cycle_is_not_called_a_s
     assert await resolver.stop() == ()
 
 
+async def test_a_direct_resolve_its_caller_cancels_during_a_drain_is_not_a_shutdown(
+    world: World,
+) -> None:
+    """A direct resolve() cancelled by its own caller while a stop() drains other work is
+    reported as such, and is not among the ids stop() hands back."""
+    never = asyncio.Event()
+
+    async def stuck(_: Invoice) -> Decision:
+        await never.wait()
+        return Decision.RESOLVE
+
+    queued, direct = [await world.intervention("10.50") for _ in range(2)]
+    outcomes: list[Resolution] = []
+    resolver = InterventionResolver(
+        world.client, stuck, shutdown_grace=0.1, on_outcome=outcomes.append
+    )
+    await resolver.__aenter__()
+    resolver.submit(queued.id)
+    resolving = asyncio.create_task(resolver.resolve(direct.id))
+    await asyncio.sleep(0.01)
+    stopping = asyncio.create_task(resolver.stop())
+    await asyncio.sleep(0.01)  # the drain is in its grace
+    resolving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await resolving
+    assert await stopping == (queued.id,)
+    (reported,) = [r for r in outcomes if r.invoice_id == direct.id]
+    assert reported.reason.startswith("cancelled (every caller was cancelled)")
+
+
+async def test_a_joined_stop_returns_the_ids_of_its_own_drain(world: World) -> None:
+    """Caller A gives up and calls stop() again (a new drain); B, which joined A's first
+    drain, still gets that drain's ids, not the new one's empty list."""
+    never = asyncio.Event()
+
+    async def slow_to_end(_: Invoice) -> Decision:
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(asyncio.sleep(0.05))  # a write in flight
+            raise
+        return Decision.RESOLVE
+
+    invoice = await world.intervention("10.50")
+    resolver = InterventionResolver(world.client, slow_to_end, shutdown_grace=10)
+    await resolver.__aenter__()
+    resolver.submit(invoice.id)
+    await asyncio.sleep(0.01)
+
+    async def impatient() -> tuple[str, ...]:
+        try:
+            async with asyncio.timeout(0.02):
+                return await resolver.stop()
+        except TimeoutError:
+            return await resolver.stop()  # "stop now", once more
+
+    first = asyncio.create_task(impatient())
+    await asyncio.sleep(0.03)  # it gave up; the drain is cancelled, a run ends its write
+    assert await resolver.stop() == (invoice.id,)
+    await first
+
+
 async def test_a_report_cut_short_by_shutdown_hands_the_invoice_back(world: World) -> None:
     """Shutdown cancels an async on_outcome hook mid-way (a database write, say): the
     hook may not have kept the outcome, so stop() returns the id to submit again."""
