@@ -79,6 +79,22 @@ class World:
         return count(RTP), count(CLOSE)
 
 
+async def stuck(_: Invoice) -> Decision:
+    """A policy that never decides: a run still going when the resolver shuts down."""
+    await asyncio.Event().wait()
+    return Decision.RESOLVE
+
+
+async def slow_to_end(_: Invoice) -> Decision:
+    """Like ``stuck``, but it takes 50 ms to end once cancelled, like a write in flight."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        await asyncio.shield(asyncio.sleep(0.05))
+        raise
+    return Decision.RESOLVE
+
+
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
     async with FakeCalypso(settle_delay=None) as fake:
@@ -441,11 +457,6 @@ async def test_leaving_the_block_cancels_stuck_work_after_the_grace_and_reports_
 async def test_a_second_stop_waits_for_the_first_and_gets_the_same_ids(world: World) -> None:
     """A signal handler's stop() and leaving ``async with`` at once: both wait for the
     drain, and both hand back the cancelled invoice (it was acknowledged to Calypso)."""
-    never = asyncio.Event()
-
-    async def stuck(_: Invoice) -> Decision:
-        await never.wait()
-        return Decision.RESOLVE
 
     invoice = await world.intervention("10.50")
     outcomes: list[Resolution] = []
@@ -468,11 +479,6 @@ async def test_stop_called_from_the_outcome_hook_returns_at_once_and_the_drain_e
 ) -> None:
     """A hook that stops the resolver on a FAILED outcome (every run cancelled at
     shutdown is one): waiting for the drain from inside it would wait for itself."""
-    never = asyncio.Event()
-
-    async def stuck(_: Invoice) -> Decision:
-        await never.wait()
-        return Decision.RESOLVE
 
     invoices = [await world.intervention("10.50") for _ in range(2)]
     from_hook: list[tuple[str, ...]] = []
@@ -500,12 +506,6 @@ async def test_cancelling_one_of_two_stops_leaves_the_other_the_whole_answer(
 ) -> None:
     """The first stop() is cancelled mid-drain; the second still gets every id, the
     never-started one included, and each is reported."""
-    never = asyncio.Event()
-
-    async def stuck(_: Invoice) -> Decision:
-        await never.wait()
-        return Decision.RESOLVE
-
     invoices = [await world.intervention("10.50") for _ in range(2)]
     outcomes: list[Resolution] = []
     resolver = InterventionResolver(
@@ -600,10 +600,6 @@ async def test_a_stop_cancelled_while_reporting_names_every_unreported_invoice(
     reported: list[str] = []
     reporting = asyncio.Event()
 
-    async def stuck(_: Invoice) -> Decision:
-        await never.wait()
-        return Decision.RESOLVE
-
     async def on_outcome(resolution: Resolution) -> None:
         reported.append(resolution.invoice_id or "")
         if resolution.reason.startswith("not started"):
@@ -633,15 +629,6 @@ async def test_a_stop_cancelled_while_a_run_finishes_its_write_loses_nothing_que
 ) -> None:
     """The last stop() caller is cancelled while the pool waits for a cancelled run that
     is still finishing a write: join() returns, and the queued invoice is named."""
-    never = asyncio.Event()
-
-    async def slow_to_end(_: Invoice) -> Decision:
-        try:
-            await never.wait()
-        except asyncio.CancelledError:
-            await asyncio.shield(asyncio.sleep(0.05))  # a write in flight
-            raise
-        return Decision.RESOLVE
 
     running, queued = [await world.intervention("10.50") for _ in range(2)]
     resolver = InterventionResolver(
@@ -667,14 +654,12 @@ async def test_a_stop_cancelled_while_a_run_finishes_its_write_loses_nothing_que
 async def test_starting_again_while_a_stop_drains_is_refused(world: World) -> None:
     """Re-entering while the last stop() still drains would let that drain cancel the
     new cycle's workers: refused until the stop is awaited; then it starts cleanly."""
-    never = asyncio.Event()
-
-    async def stuck(_: Invoice) -> Decision:
-        await never.wait()
-        return Decision.RESOLVE
-
     first, second = [await world.intervention("10.50") for _ in range(2)]
-    resolver = InterventionResolver(world.client, stuck, shutdown_grace=0.05)
+
+    async def stuck_on_the_first(invoice: Invoice) -> Decision:
+        return await stuck(invoice) if invoice.id == first.id else Decision.RESOLVE
+
+    resolver = InterventionResolver(world.client, stuck_on_the_first, shutdown_grace=0.05)
     await resolver.__aenter__()
     resolver.submit(first.id)
     await asyncio.sleep(0.01)
@@ -683,7 +668,6 @@ async def test_starting_again_while_a_stop_drains_is_refused(world: World) -> No
     with pytest.raises(LifecycleError, match="still stopping"):
         await resolver.__aenter__()
     assert await stopping == (first.id,)
-    never.set()
     async with resolver:
         resolver.submit(second.id)
         async with asyncio.timeout(5):
@@ -697,15 +681,6 @@ async def test_a_stop_joining_a_drain_another_caller_cancelled_gets_the_ids(
     """A watchdog's wait_for(stop(), t) gives up and cancels the drain while a run still
     finishes its write; leaving ``async with`` then calls stop() in a task nobody
     cancelled: it gets the ids, not a CancelledError."""
-    never = asyncio.Event()
-
-    async def slow_to_end(_: Invoice) -> Decision:
-        try:
-            await never.wait()
-        except asyncio.CancelledError:
-            await asyncio.shield(asyncio.sleep(0.05))  # a write in flight
-            raise
-        return Decision.RESOLVE
 
     invoice = await world.intervention("10.50")
     resolver = InterventionResolver(world.client, slow_to_end, shutdown_grace=10)
@@ -723,11 +698,6 @@ async def test_a_direct_resolve_cancelled_after_a_worker_cycle_is_not_called_a_s
     world: World,
 ) -> None:
     """Only runs a stop() cancelled say "the resolver shut down" and go back to it."""
-    never = asyncio.Event()
-
-    async def stuck(_: Invoice) -> Decision:
-        await never.wait()
-        return Decision.RESOLVE
 
     invoice = await world.intervention("10.50")
     outcomes: list[Resolution] = []
@@ -749,11 +719,6 @@ async def test_a_direct_resolve_its_caller_cancels_during_a_drain_is_not_a_shutd
 ) -> None:
     """A direct resolve() cancelled by its own caller while a stop() drains other work is
     reported as such, and is not among the ids stop() hands back."""
-    never = asyncio.Event()
-
-    async def stuck(_: Invoice) -> Decision:
-        await never.wait()
-        return Decision.RESOLVE
 
     queued, direct = [await world.intervention("10.50") for _ in range(2)]
     outcomes: list[Resolution] = []
@@ -777,15 +742,6 @@ async def test_a_direct_resolve_its_caller_cancels_during_a_drain_is_not_a_shutd
 async def test_a_joined_stop_returns_the_ids_of_its_own_drain(world: World) -> None:
     """Caller A gives up and calls stop() again (a new drain); B, which joined A's first
     drain, still gets that drain's ids, not the new one's empty list."""
-    never = asyncio.Event()
-
-    async def slow_to_end(_: Invoice) -> Decision:
-        try:
-            await never.wait()
-        except asyncio.CancelledError:
-            await asyncio.shield(asyncio.sleep(0.05))  # a write in flight
-            raise
-        return Decision.RESOLVE
 
     invoice = await world.intervention("10.50")
     resolver = InterventionResolver(world.client, slow_to_end, shutdown_grace=10)
