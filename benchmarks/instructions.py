@@ -30,8 +30,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from calypso_async import CalypsoClient, Invoice, _json
-from calypso_async._converter import structure
+from calypso_async import CalypsoClient, Invoice
+from calypso_async._core import json as _json
+from calypso_async._types.converter import structure
 
 from . import _stats
 from ._raw import RawClient
@@ -145,7 +146,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             amount="10.234", currency="USDT", description=f"i{number}"
                         )
                         ids.append(invoice.id)
-                    answer = await client.session.call("/api/v1/invoice", {"id": ids[0]})
+                    answer = await client.session.call(
+                        "/api/v1/invoice", {"id": ids[0]}, retry=True
+                    )
                 data_file.write_text(
                     json.dumps({"ids": ids, "answer": _json.dumps(answer).decode()})
                 )

@@ -34,9 +34,9 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from calypso_async import CalypsoClient, Invoice
-from calypso_async import _json as sdk_json
-from calypso_async._converter import structure
-from calypso_async._signing import Signer
+from calypso_async._core import json as sdk_json
+from calypso_async._core.signing import Signer
+from calypso_async._types.converter import structure
 from calypso_async.testing import FakeCalypso
 
 from . import _stats

@@ -4,8 +4,12 @@ Start with :class:`CalypsoClient`; settle interventions with ``InterventionResol
 test against ``calypso_async.testing.FakeCalypso``.
 """
 
+import contextlib
+import typing
+
 from ._client import CalypsoClient
-from ._enums import EventLevel, EventType, InterventionType, InvoiceState, InvoiceType, ServiceType
+from ._core.retry import Replay, RetryPolicy
+from ._core.signing import sign, verify_signature
 from ._errors import (
     APIError,
     AuthenticationError,
@@ -26,23 +30,33 @@ from ._errors import (
     StaleEventError,
     WaitTimeoutError,
 )
-from ._inbound import parse_event
-from ._models import (
+from ._http import CalypsoSession
+from ._inbound import WebhookHandler, parse_event, webhook_handler
+from ._resolver import (
+    Decision,
+    InterventionResolver,
+    Outcome,
+    Policy,
+    Resolution,
+    default_policy,
+)
+from ._settings import ClientOptions, ClientSettings, Runtime
+from ._types import (
     AccountBalances,
     Autoconversion,
     Balance,
     EventData,
+    EventLevel,
+    EventType,
+    InterventionType,
     Invoice,
     InvoicePayment,
+    InvoiceState,
+    InvoiceType,
+    ServiceType,
     WebhookEvent,
     WebhookSubscription,
 )
-from ._resolution import Decision, Outcome, Policy, Resolution, default_policy
-from ._resolver import InterventionResolver
-from ._retry import RetryPolicy
-from ._session import CalypsoSession
-from ._signing import sign, verify_signature
-from ._webhook_handler import WebhookHandler, webhook_handler
 
 __all__ = [
     "APIError",
@@ -56,6 +70,8 @@ __all__ = [
     "CalypsoError",
     "CalypsoSession",
     "CalypsoTimeoutError",
+    "ClientOptions",
+    "ClientSettings",
     "ConfigurationError",
     "Decision",
     "DecodeError",
@@ -74,10 +90,12 @@ __all__ = [
     "Outcome",
     "Policy",
     "RateLimitError",
+    "Replay",
     "Resolution",
     "ResolutionCancelledError",
     "ResolutionError",
     "RetryPolicy",
+    "Runtime",
     "ServerError",
     "ServiceType",
     "SignatureVerificationError",
@@ -94,3 +112,23 @@ __all__ = [
 ]
 
 __version__ = "0.1.0.dev0"
+
+
+# Users, tracebacks and the API reference see one public home for every object, wherever
+# it lives inside the package (as httpx does). Class annotations are evaluated first, in
+# their own module, so typing.get_type_hints() still works once the home has moved.
+def _move_home() -> None:
+    for name in __all__:
+        obj = globals()[name]
+        if not getattr(obj, "__module__", "").startswith("calypso_async."):
+            continue
+        if isinstance(obj, type) and "__annotations__" in vars(obj):
+            # NameError: it refers to a type imported only for type checkers (aiohttp's).
+            with contextlib.suppress(NameError):
+                obj.__annotations__ = typing.get_type_hints(obj)
+        with contextlib.suppress(AttributeError, TypeError):  # a type alias cannot take one
+            obj.__module__ = "calypso_async"
+
+
+_move_home()
+del _move_home

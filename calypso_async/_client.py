@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import random
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self, Unpack
 
-from ._account import Account
-from ._config import DEFAULT_BASE_URL
 from ._errors import ConfigurationError
-from ._invoices import Invoices
-from ._retry import RetryPolicy
-from ._session import CalypsoSession, Sleep
-from ._webhooks import Webhooks
-
-if TYPE_CHECKING:
-    import aiohttp
+from ._http import CalypsoSession
+from ._resources import Account, Invoices, Webhooks
+from ._settings import ClientOptions, ClientSettings, Runtime
 
 __all__ = ["CalypsoClient"]
 
@@ -47,66 +38,44 @@ class CalypsoClient:
         api_key: The public API key.
         secret_key: The API secret; never sent, logged or shown in ``repr``.
         account: The merchant account id.
-        base_url: ``https://api.calypso.finance`` by default; plain ``http`` is accepted
-            only for a loopback address (such as ``FakeCalypso``).
-        session: An ``aiohttp.ClientSession`` to borrow.
-        timeout: Seconds one attempt may take.
-        deadline: Seconds one call may take, retries included.
-        max_retries: Retries after the first attempt for calls safe to retry (``0``
-            disables).
-        retry_policy: Full backoff settings; overrides ``max_retries``.
-        sync_clock: Correct request timestamps by the server's clock (``Date`` header).
-        connection_limit: Connections an owned session keeps open at most.
-        sleep: Awaited for every wait; tests inject one that returns at once.
-        clock: Monotonic seconds, for deadlines and polling.
-        wall_clock: Unix seconds, for request timestamps.
-        rand: Uniform numbers in [0, 1) for jitter.
+        **options: Every other setting, each optional (see ``ClientOptions``):
+            ``base_url`` (``https://api.calypso.finance``; plain ``http`` only for a
+            loopback address such as ``FakeCalypso``), ``session`` (an
+            ``aiohttp.ClientSession`` to borrow), ``timeout`` (seconds per attempt, 30),
+            ``deadline`` (seconds per call, retries included, 60), ``max_retries`` (2),
+            ``retry_policy``, ``sync_clock`` (True), ``connection_limit`` (100), and
+            ``sleep``, ``clock``, ``wall_clock``, ``rand`` (time and randomness; tests
+            inject ones that never wait).
+
+    Raises:
+        ConfigurationError: A setting that cannot be used (nothing was sent).
+        TypeError: An option that does not exist.
     """
 
     def __init__(
-        self,
-        *,
-        api_key: str,
-        secret_key: str,
-        account: str,
-        base_url: str = DEFAULT_BASE_URL,
-        session: aiohttp.ClientSession | None = None,
-        timeout: float = 30.0,
-        deadline: float = 60.0,
-        max_retries: int = 2,
-        retry_policy: RetryPolicy | None = None,
-        sync_clock: bool = True,
-        connection_limit: int = 100,
-        sleep: Sleep = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
-        rand: Callable[[], float] = random.random,
+        self, *, api_key: str, secret_key: str, account: str, **options: Unpack[ClientOptions]
     ) -> None:
-        refused: str | None = None
+        refused: Exception | None = None
         try:
             self.session = CalypsoSession(
-                api_key=api_key,
-                secret_key=secret_key,
-                account=account,
-                base_url=base_url,
-                session=session,
-                timeout=timeout,
-                deadline=deadline,
-                max_retries=max_retries,
-                retry_policy=retry_policy,
-                sync_clock=sync_clock,
-                connection_limit=connection_limit,
-                sleep=sleep,
-                clock=clock,
-                wall_clock=wall_clock,
-                rand=rand,
+                api_key=api_key, secret_key=secret_key, account=account, **options
             )
             """The :class:`CalypsoSession` underneath, for calls no resource covers yet."""
-        except ConfigurationError as exc:
-            refused = str(exc)
+        except (ConfigurationError, TypeError) as exc:
+            refused = type(exc)(str(exc))
         del secret_key, api_key  # a refused setting leaves neither in this frame
         if refused is not None:
-            raise ConfigurationError(refused) from None
+            raise refused from None
+
+    @property
+    def settings(self) -> ClientSettings:
+        """The validated settings this client and its session share."""
+        return self.session.settings
+
+    @property
+    def runtime(self) -> Runtime:
+        """Where the client's time and randomness come from (for code built on it)."""
+        return self.session.settings.runtime
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Self:
@@ -166,14 +135,14 @@ class CalypsoClient:
     @cached_property
     def invoices(self) -> Invoices:
         """Invoice operations: create, get, wait_for, return_to_paid, close_intervention."""
-        return Invoices(self.session)
+        return Invoices(self.session, self.runtime)
 
     @cached_property
     def webhooks(self) -> Webhooks:
         """Webhook subscription operations: create, list, delete."""
-        return Webhooks(self.session)
+        return Webhooks(self.session, self.runtime)
 
     @cached_property
     def account(self) -> Account:
         """Account operations: balances."""
-        return Account(self.session)
+        return Account(self.session, self.runtime)

@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import Invoice, WebhookEvent
+    from ._types import Invoice, WebhookEvent
 
 __all__ = [
     "APIError",

@@ -9,7 +9,7 @@ from aioresponses import aioresponses
 from yarl import URL
 
 from calypso_async import AccountBalances, Balance, CalypsoClient, DecodeError
-from calypso_async._json import loads
+from calypso_async._core.json import loads
 
 from .conftest import ACCOUNT, BASE_URL, load_fixture
 

@@ -17,7 +17,7 @@ import pytest
 
 from calypso_async import CalypsoClient
 from calypso_async._cli import main
-from calypso_async._demo import run_demo
+from calypso_async._cli.demo import run_demo
 from calypso_async.testing import FakeCalypso
 from calypso_async.testing._delivery import Deliverer
 

@@ -17,9 +17,7 @@ from calypso_async import (
     LifecycleError,
     RetryPolicy,
 )
-from calypso_async._account import Account
-from calypso_async._invoices import Invoices
-from calypso_async._webhooks import Webhooks
+from calypso_async._resources import Account, Invoices, Webhooks
 
 from .conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, load_fixture
 

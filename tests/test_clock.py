@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email.utils import formatdate
 
-from calypso_async._clock import ServerClock
+from calypso_async._core.clock import ServerClock
 
 from .conftest import FakeTime
 

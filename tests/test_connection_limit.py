@@ -12,7 +12,7 @@ from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
 from calypso_async import CalypsoClient, CalypsoTimeoutError, LifecycleError, sign
-from calypso_async._json import loads
+from calypso_async._core.json import loads
 
 from .conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, FakeTime, load_fixture
 

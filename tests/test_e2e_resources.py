@@ -20,7 +20,7 @@ from calypso_async import (
     WaitTimeoutError,
     WebhookSubscription,
 )
-from calypso_async._converter import make_converter
+from calypso_async._types.converter import make_converter
 from calypso_async.testing import FakeCalypso
 
 TINY = Decimal("0.000042026017236")

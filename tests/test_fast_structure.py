@@ -24,7 +24,7 @@ from calypso_async import (
     WebhookEvent,
     WebhookSubscription,
 )
-from calypso_async._converter import _camel, _compiled, _converter, structure
+from calypso_async._types.converter import _camel, _compiled, _converter, structure
 
 from .reliability.test_bad_input import (
     ACCOUNT_KEYS,
@@ -178,7 +178,7 @@ def test_every_fixture_takes_the_compiled_path(name: str, model: type[Any]) -> N
 
 def test_every_model_an_answer_is_read_as_has_a_compiled_path() -> None:
     """No top-level model silently loses the fast path (a field it cannot compile)."""
-    assert set(_compiled) == {Invoice, WebhookSubscription, AccountBalances, WebhookEvent}
+    assert {Invoice, WebhookSubscription, AccountBalances, WebhookEvent} <= set(_compiled)
     assert all(compiled is not None for compiled in _compiled.values())
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from calypso_async._flow import ConnectionGate, Timeouts
+from calypso_async._aio import ConnectionGate, Timeouts
 
 # --- the connection gate -----------------------------------------------------------------
 

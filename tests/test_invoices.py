@@ -28,7 +28,7 @@ from calypso_async import (
     ServerError,
     WaitTimeoutError,
 )
-from calypso_async._json import loads
+from calypso_async._core.json import loads
 
 from .conftest import BASE_URL, FakeTime, load_fixture
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calypso_async._json import dumps, format_decimal, loads
+from calypso_async._core.json import dumps, format_decimal, loads
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,8 @@ from calypso_async import (
     WebhookEvent,
     WebhookSubscription,
 )
-from calypso_async._converter import make_converter, structure
-from calypso_async._json import loads
+from calypso_async._core.json import loads
+from calypso_async._types.converter import make_converter, structure
 
 from .conftest import load_fixture
 

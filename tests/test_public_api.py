@@ -14,12 +14,12 @@ from calypso_async import CalypsoError
 
 
 def _source_docstring(name: str) -> str | None:
-    """The string literal right after ``name = ...`` at the top level of a package module.
+    """The string literal right after ``name = ...`` at the top level of any package module.
 
     Type aliases and constants cannot carry ``__doc__`` at runtime; their docstring is
     the attribute docstring that follows the assignment (as Sphinx reads it).
     """
-    for path in sorted(Path(calypso_async.__file__).parent.glob("*.py")):
+    for path in sorted(Path(calypso_async.__file__).parent.rglob("*.py")):
         body = ast.parse(path.read_text(encoding="utf-8")).body
         for statement, following in itertools.pairwise(body):
             if isinstance(statement, ast.Assign):

@@ -28,10 +28,10 @@ from calypso_async import (
     ResolutionCancelledError,
     ResolutionError,
     WebhookEvent,
-    _json,
     sign,
     webhook_handler,
 )
+from calypso_async._core import json as _json
 from calypso_async.testing import FakeCalypso
 from tests.conftest import BASE_URL
 

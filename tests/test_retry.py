@@ -7,7 +7,7 @@ from email.utils import formatdate
 import pytest
 
 from calypso_async import ConfigurationError, RetryPolicy
-from calypso_async._retry import RETRYABLE_STATUSES, parse_retry_after
+from calypso_async._core.retry import RETRYABLE_STATUSES, parse_retry_after
 
 NOW = 1_700_000_000.0
 

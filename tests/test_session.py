@@ -37,7 +37,7 @@ from calypso_async import (
     ServerError,
     sign,
 )
-from calypso_async._json import dumps, loads
+from calypso_async._core.json import dumps, loads
 
 from .conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, FakeTime, load_fixture
 
@@ -822,7 +822,7 @@ async def test_owned_aiohttp_session_is_closed_by_aclose(
     """The session the client created for itself is closed by aclose()."""
     mock_api.post(api(INVOICE), body=INVOICE_BODY)
     await client.invoices.get(INVOICE_ID)
-    http = client.session._http  # the lazily created, owned session
+    http = client.session._transport._http  # type: ignore[attr-defined]  # the owned session
     assert http is not None
     assert not http.closed
     await client.aclose()
@@ -840,7 +840,7 @@ async def test_logs_of_a_retried_call_hold_no_secret_and_no_signature(
     mock_api.post(api(INVOICE), status=503)
     mock_api.post(api(INVOICE), body=INVOICE_BODY)
     await client.invoices.get(INVOICE_ID)
-    ours = [record for record in caplog.records if record.name == "calypso_async"]
+    ours = [record for record in caplog.records if record.name == "calypso_async.http"]
     assert any(record.levelno == logging.WARNING for record in ours), "the retry is logged"
     assert any(record.levelno == logging.DEBUG for record in ours), "each answer is logged"
     secrets = [SECRET_KEY, API_KEY] + [

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calypso_async import ConfigurationError, sign, verify_signature
-from calypso_async._signing import Signer
+from calypso_async._core.signing import Signer
 
 from .conftest import API_KEY, SECRET_KEY
 

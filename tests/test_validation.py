@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from calypso_async import ConfigurationError, EventType
-from calypso_async import _validation as check
+from calypso_async._core import checks as check
 
 
 @pytest.mark.parametrize(

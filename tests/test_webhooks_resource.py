@@ -24,7 +24,7 @@ from calypso_async import (
     WebhookSubscription,
     sign,
 )
-from calypso_async._json import loads
+from calypso_async._core.json import loads
 
 from .conftest import BASE_URL, SECRET_KEY, load_fixture
 

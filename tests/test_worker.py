@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from calypso_async import LifecycleError
-from calypso_async._worker import WorkerPool
+from calypso_async._resolver.pool import WorkerPool
 
 
 def pool(

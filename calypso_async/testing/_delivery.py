@@ -19,8 +19,8 @@ from typing import Any
 import aiohttp
 import attrs
 
-from .. import _json
-from .._signing import sign
+from .._core import json as _json
+from .._core.signing import sign
 from ._invoice import InvoiceEvent, wire_date_naive
 from ._records import Delivery
 from ._subscriptions import FakeSubscription, SubscriptionBook

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from .._enums import EventType, InvoiceState
+from .._types import EventType, InvoiceState
 from ._delivery import Deliverer
 from ._faults import FaultPlan
 from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent, wire_date_naive

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from .._enums import EventLevel, EventType, InterventionType, InvoiceState, InvoiceType
+from .._types import EventLevel, EventType, InterventionType, InvoiceState, InvoiceType
 
 __all__ = ["FakeInvoice", "InvoiceDraft", "InvoiceEvent", "wire_date", "wire_date_naive"]
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._enums import InvoiceType
+from .._types import InvoiceType
 from . import _payloads
 from ._engine import Engine
 

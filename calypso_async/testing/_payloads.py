@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._enums import InvoiceType
+from .._types import InvoiceType
 from ._invoice import InvoiceDraft
 from ._records import FakeCalypsoError
 

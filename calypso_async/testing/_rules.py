@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
 
-from .._enums import InterventionType, InvoiceState, InvoiceType
+from .._types import InterventionType, InvoiceState, InvoiceType
 
 __all__ = ["FAKE_FIAT_RATES", "UNDERPAY_THRESHOLD", "payment_outcome"]
 

@@ -22,8 +22,8 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from .. import _json
-from .._signing import sign
+from .._core import json as _json
+from .._core.signing import sign
 from ._engine import Engine
 from ._faults import GARBAGE_BODY, Fault, FaultKind
 from ._operations import ROUTES

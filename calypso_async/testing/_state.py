@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from .._enums import EventLevel, EventType, InvoiceState, InvoiceType
+from .._types import EventLevel, EventType, InvoiceState, InvoiceType
 from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent, wire_date_naive
 from ._records import FakeCalypsoError
 from ._rules import FAKE_FIAT_RATES, payment_outcome

@@ -37,12 +37,12 @@ from calypso_async import (
     SignatureVerificationError,
     WebhookEvent,
     WebhookSubscription,
-    _json,
     parse_event,
     sign,
     webhook_handler,
 )
-from calypso_async._converter import structure
+from calypso_async._core import json as _json
+from calypso_async._types.converter import structure
 from calypso_async.testing import FakeCalypso
 
 SECRET = "whsec-0f1e2d3c4b5a69788796a5b4c3d2e1f0"

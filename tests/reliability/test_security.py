@@ -34,7 +34,7 @@ from calypso_async import (
     sign,
     webhook_handler,
 )
-from calypso_async._demo import run_demo
+from calypso_async._cli.demo import run_demo
 from calypso_async.testing import FakeCalypso
 from tests.reliability.harness import AMOUNT, GET, RTP, Receiver
 

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from calypso_async import CalypsoClient, _json, sign
+from calypso_async import CalypsoClient, sign
+from calypso_async._core import json as _json
 from calypso_async.testing import FakeCalypso
 
 

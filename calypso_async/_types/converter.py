@@ -5,7 +5,7 @@ are ignored. ``make_converter(strict=True)`` builds its twin that forbids unknow
 which the test suite runs over every fixture so that a field the models forgot fails CI.
 
 :func:`structure` first tries a straight-line function compiled from this converter's
-own hooks (``_fast_structure``), and falls back to cattrs for anything it does not take.
+own hooks (``compiled``), and falls back to cattrs for anything it does not take.
 """
 
 from __future__ import annotations
@@ -22,34 +22,16 @@ from cattrs import Converter
 from cattrs.errors import BaseValidationError
 from cattrs.gen import make_dict_structure_fn, override
 
-from ._enums import _TolerantEnum
-from ._errors import DecodeError
-from ._fast_structure import compile_structure
-from ._models import (
-    AccountBalances,
-    Autoconversion,
-    Balance,
-    EventData,
-    Invoice,
-    InvoicePayment,
-    WebhookEvent,
-    WebhookSubscription,
-)
+from .._errors import DecodeError
+from . import account, invoice, webhook  # noqa: F401 - importing them registers their models
+from .base import MODELS, TolerantEnum
+from .compiled import compile_structure
 
 __all__ = ["make_converter", "structure", "structure_leniently"]
 
 T = TypeVar("T")
 
-_MODELS: tuple[type[Any], ...] = (
-    Autoconversion,
-    InvoicePayment,
-    Invoice,
-    WebhookSubscription,
-    Balance,
-    AccountBalances,
-    EventData,
-    WebhookEvent,
-)
+_MODELS: tuple[type[Any], ...] = tuple(MODELS)
 
 
 def _camel(name: str) -> str:
@@ -132,13 +114,13 @@ def _int(value: Any, _: type) -> int:
     raise ValueError(f"a {_kind(value)} is not an integer")
 
 
-def _enum(value: Any, cls: type[_TolerantEnum]) -> _TolerantEnum:
+def _enum(value: Any, cls: type[TolerantEnum]) -> TolerantEnum:
     if not isinstance(value, str):
         raise ValueError(f"a {_kind(value)} is not a {cls.__name__} string")
     # A known value is one dict lookup (the map holds only the declared members);
     # calling the class costs three times as much and is left for unknown values.
     member = cls._value2member_map_.get(value)
-    return cls(value) if member is None else cast(_TolerantEnum, member)
+    return cls(value) if member is None else cast(TolerantEnum, member)
 
 
 def _model_hook(conv: Converter, cls: type[Any], strict: bool) -> Callable[[Any, type], Any]:
@@ -248,7 +230,7 @@ def make_converter(*, strict: bool = False) -> Converter:
     conv.register_structure_hook(bool, _bool)
     conv.register_structure_hook(int, _int)
     # Registered by class: dispatch follows the MRO, so this beats the str hook above.
-    conv.register_structure_hook(_TolerantEnum, _enum)
+    conv.register_structure_hook(TolerantEnum, _enum)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _array_hook_factory(conv))
     conv.register_structure_hook_factory(_is_optional, _optional_hook_factory(conv))
     # Models in dependency order: an optional nested model binds its hook when the
@@ -259,12 +241,13 @@ def make_converter(*, strict: bool = False) -> Converter:
 
 
 _converter = make_converter()
-# What answers and webhooks are read as; models nested in them go through the hooks.
+# A straight-line function per model: what answers and webhooks are read with (models
+# nested in them go through the converter's hooks).
 _compiled: dict[type[Any], Callable[[Any], Any] | None] = {
     model: compile_structure(
         model, lambda type_: _structure_hook(_converter, type_), _KEPT_AS_IS, _camel
     )
-    for model in (Invoice, WebhookSubscription, AccountBalances, WebhookEvent)
+    for model in _MODELS
 }
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import _validation as check
-from ._converter import structure
-from ._enums import EventType, ServiceType
-from ._errors import (
+from .._core import checks as check
+from .._core.retry import Replay
+from .._errors import (
     APIError,
     CalypsoConnectionError,
     CalypsoError,
@@ -19,10 +18,8 @@ from ._errors import (
     RateLimitError,
     ServerError,
 )
-from ._models import WebhookSubscription
-
-if TYPE_CHECKING:
-    from ._session import CalypsoSession
+from .._types import EventType, ServiceType, WebhookSubscription, structure
+from .base import Resource
 
 __all__ = ["Webhooks"]
 
@@ -58,15 +55,12 @@ def _serves(subscription: WebhookSubscription, payload: dict[str, Any]) -> bool:
     )
 
 
-class Webhooks:
+class Webhooks(Resource):
     """Webhook subscription operations, reached as ``client.webhooks``."""
-
-    def __init__(self, session: CalypsoSession) -> None:
-        self._session = session
 
     async def list(self) -> list[WebhookSubscription]:
         """Return every webhook subscription of the account."""
-        data = await self._session.call(_PATH)
+        data = await self._session.call(_PATH, retry=Replay.SAFE)
         if data is None:
             return []
         if not isinstance(data, dict):
@@ -132,7 +126,7 @@ class Webhooks:
             raise ConfigurationError("give at least one event type or service type")
         request_id = payload["requestId"]
         try:
-            return await self._create(payload)
+            return await self._send_create(payload)
         except CalypsoError as exc:
             exc.request_id = request_id
             if not _worth_a_look(exc):
@@ -156,17 +150,15 @@ class Webhooks:
                 raise
         # The listing shows the first create did not land: sending it again is safe.
         try:
-            return await self._create(payload)
+            return await self._send_create(payload)
         except CalypsoError as again:
             again.request_id = request_id
             raise
 
-    async def _create(self, payload: dict[str, Any]) -> WebhookSubscription:
-        path = f"{_PATH}/create"
-        # retry=False: repeated only when the request provably never left (the session
-        # knows); anything else is settled by listing, above.
-        data = await self._session.call(path, payload, retry=False)
-        return structure(data, WebhookSubscription, path=path)
+    async def _send_create(self, payload: dict[str, Any]) -> WebhookSubscription:
+        # Never replayed by the session (no documented idempotency for requestId):
+        # anything but "provably never left" is settled by listing, above.
+        return await self._write(f"{_PATH}/create", payload, WebhookSubscription)
 
     async def delete(self, request_id: str) -> None:
         """Delete the subscription created with ``request_id`` (a signed ``DELETE``).
@@ -176,4 +168,4 @@ class Webhooks:
         404 raises :class:`NotFoundError`.
         """
         payload = {"requestId": check.identifier("request_id", request_id)}
-        await self._session.call(_PATH, payload, method="DELETE", retry=True)
+        await self._session.call(_PATH, payload, method="DELETE", retry=Replay.DELETE)

@@ -25,15 +25,13 @@ from typing import TextIO
 import attrs
 from aiohttp import web
 
-from ._client import CalypsoClient
-from ._enums import EventType, InvoiceState, ServiceType
-from ._errors import CalypsoError
-from ._json import format_decimal
-from ._models import Invoice, WebhookEvent
-from ._resolution import Outcome, Resolution
-from ._resolver import InterventionResolver
-from ._webhook_handler import webhook_handler
-from .testing import UNDERPAY_THRESHOLD, FakeCalypso, FakeCalypsoError
+from .._client import CalypsoClient
+from .._core.json import format_decimal
+from .._errors import CalypsoError
+from .._inbound import webhook_handler
+from .._resolver import InterventionResolver, Outcome, Resolution
+from .._types import EventType, Invoice, InvoiceState, ServiceType, WebhookEvent
+from ..testing import UNDERPAY_THRESHOLD, FakeCalypso, FakeCalypsoError
 
 __all__ = ["Story", "run_demo"]
 

@@ -15,8 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
-from ._errors import ConfigurationError, LifecycleError
-from ._flow import being_cancelled
+from .._aio import being_cancelled
+from .._errors import ConfigurationError, LifecycleError
 
 __all__ = ["WorkerPool"]
 

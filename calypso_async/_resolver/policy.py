@@ -12,8 +12,7 @@ from typing import TypeAlias
 
 import attrs
 
-from ._enums import InterventionType
-from ._models import Invoice
+from .._types import InterventionType, Invoice
 
 __all__ = ["Decision", "Outcome", "Policy", "Resolution", "default_policy"]
 

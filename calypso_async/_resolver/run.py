@@ -24,12 +24,11 @@ from ever being sent twice by one resolver:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from . import _callbacks
-from ._enums import InvoiceState
-from ._errors import (
+from .._aio import call_back, finish_despite_cancellation
+from .._errors import (
     APIError,
     AuthenticationError,
     CalypsoConnectionError,
@@ -41,16 +40,14 @@ from ._errors import (
     ResolutionError,
     WaitTimeoutError,
 )
-from ._flow import being_cancelled
-from ._models import Invoice
-from ._resolution import Decision, Outcome, Policy, Resolution, default_policy
+from .._types import Invoice, InvoiceState
+from .policy import Decision, Outcome, Policy, Resolution, default_policy
 
 if TYPE_CHECKING:
-    from ._client import CalypsoClient
+    from .._client import CalypsoClient
 
-__all__ = ["Run", "UnansweredWrites", "finish_despite_cancellation"]
+__all__ = ["Run", "UnansweredWrites"]
 
-T = TypeVar("T")
 
 _WRITE_FAILURES = (CalypsoConnectionError, CalypsoTimeoutError, DecodeError, APIError)
 """Failures of a write after which only the server knows whether it happened (a lost or
@@ -73,33 +70,6 @@ def _may_still_land(error: BaseException) -> bool:
     if isinstance(error, (CalypsoConnectionError, CalypsoTimeoutError, DecodeError)):
         return True
     return isinstance(error, APIError) and error.status in (502, 504)
-
-
-async def finish_despite_cancellation(step: Coroutine[Any, Any, T]) -> T:
-    """Await ``step`` to its end; a cancellation meanwhile is re-raised once it has ended.
-
-    ``step`` must be bounded by itself (every request has the session's deadline). A
-    cancellation already requested before it starts is taken here, and ``step`` never
-    runs: a write not yet sent need not be finished.
-    """
-    if being_cancelled():
-        try:
-            await asyncio.sleep(0)  # delivers the pending cancellation, if it still is
-        except asyncio.CancelledError:
-            step.close()
-            raise
-    task = asyncio.ensure_future(step)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        while not task.done():
-            try:
-                await asyncio.wait([task])
-            except asyncio.CancelledError:
-                continue  # cancelled again: the write is still bounded by its deadline
-        if not task.cancelled():
-            task.exception()  # consumed here: the caller sees the cancellation
-        raise
 
 
 class UnansweredWrites:
@@ -254,7 +224,7 @@ class Run:
 
     async def _decide(self, invoice: Invoice) -> Decision:
         try:
-            answer = await _callbacks.call(self._policy, invoice)
+            answer = await call_back(self._policy, invoice)
         except Exception as exc:  # a policy is user code: its bug must not kill a worker
             raise _Failed(f"the policy raised {type(exc).__name__}: {exc}", exc) from exc
         try:

@@ -23,18 +23,16 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 import attrs
 
-from . import _callbacks
-from ._config import check_seconds
-from ._enums import EventType
-from ._errors import ConfigurationError, LifecycleError, ResolutionCancelledError
-from ._flow import being_cancelled
-from ._intervention import Run, UnansweredWrites
-from ._models import Invoice, WebhookEvent
-from ._resolution import Decision, Outcome, Policy, Resolution, default_policy
-from ._worker import WorkerPool
+from .._aio import being_cancelled, call_back
+from .._core import checks
+from .._errors import ConfigurationError, LifecycleError, ResolutionCancelledError
+from .._types import EventType, Invoice, WebhookEvent
+from .policy import Decision, Outcome, Policy, Resolution, default_policy
+from .pool import WorkerPool
+from .run import Run, UnansweredWrites
 
 if TYPE_CHECKING:
-    from ._client import CalypsoClient
+    from .._client import CalypsoClient
 
 __all__ = ["InterventionResolver"]
 
@@ -121,11 +119,11 @@ class InterventionResolver:
         retry_backoff: float = 2.0,
         resend_hold: float = 120.0,
     ) -> None:
-        poll_interval = check_seconds("poll_interval", poll_interval)
-        completion_timeout = check_seconds("completion_timeout", completion_timeout)
-        shutdown_grace = check_seconds("shutdown_grace", shutdown_grace)
-        retry_backoff = check_seconds("retry_backoff", retry_backoff)
-        resend_hold = check_seconds("resend_hold", resend_hold)
+        poll_interval = checks.seconds("poll_interval", poll_interval)
+        completion_timeout = checks.seconds("completion_timeout", completion_timeout)
+        shutdown_grace = checks.seconds("shutdown_grace", shutdown_grace)
+        retry_backoff = checks.seconds("retry_backoff", retry_backoff)
+        resend_hold = checks.seconds("resend_hold", resend_hold)
         if isinstance(retry_failed, bool) or not isinstance(retry_failed, int) or retry_failed < 0:
             raise ConfigurationError("retry_failed must be an integer, 0 or more")
         if policy is not None and not callable(policy):
@@ -447,7 +445,7 @@ class InterventionResolver:
             )
         if self._on_outcome is not None:
             try:
-                await _callbacks.call(self._on_outcome, resolution)
+                await call_back(self._on_outcome, resolution)
             except Exception:
                 logger.exception("the on_outcome hook raised for invoice %s", resolution.invoice_id)
         return resolution

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from ._errors import ConfigurationError
+from .._errors import ConfigurationError
 
 __all__ = ["SignedHeaders", "Signer", "sign", "verify_signature"]
 

@@ -34,14 +34,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from . import _json
-from ._client import CalypsoClient
-from ._config import _is_loopback
-from ._errors import CalypsoError, ConfigurationError
-from ._json import format_decimal
+from .._client import CalypsoClient
+from .._core.checks import is_loopback
+from .._core.json import dumps, format_decimal
+from .._errors import CalypsoError, ConfigurationError
 
 if TYPE_CHECKING:
-    from .testing import FakeCalypso
+    from ..testing import FakeCalypso
 
 __all__ = ["main"]
 
@@ -97,7 +96,7 @@ def _read_lines(
 
 
 async def _command(fake: FakeCalypso, line: str) -> str:
-    from .testing import FakeCalypsoError
+    from ..testing import FakeCalypsoError
 
     name, *words = line.split()
     expected = _COMMAND_ARGS.get(name)
@@ -128,7 +127,7 @@ async def _run_commands(fake: FakeCalypso, out: Any, stop: asyncio.Event) -> Non
 
 
 async def _serve(args: argparse.Namespace, out: Any) -> int:
-    from .testing import FakeCalypso
+    from ..testing import FakeCalypso
 
     fake = FakeCalypso(
         host=args.host,
@@ -144,7 +143,7 @@ async def _serve(args: argparse.Namespace, out: Any) -> int:
     except OSError as exc:
         print(f"{_PROG}: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
         print(
             f"{_PROG}: warning: listening on {args.host}, beyond loopback: anyone who "
             "can reach this machine on that port can use the test credentials below",
@@ -199,7 +198,7 @@ def _show(value: Any) -> str:
 
 def _json_value(value: Any) -> str:
     """A value as JSON writes it (``true``, ``null``, every digit), strings unquoted."""
-    return value if isinstance(value, str) else _json.dumps(value).decode()
+    return value if isinstance(value, str) else dumps(value).decode()
 
 
 async def _invoice_get(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
@@ -347,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_serve(args, out))
         return 0
     if args.command == "demo":
-        from ._demo import run_demo
+        from .demo import run_demo
 
         return asyncio.run(run_demo(out))
     api_commands: dict[tuple[str, str], _ApiCommand] = {

@@ -1,26 +1,16 @@
-"""``client.invoices``: keyword arguments in, :class:`Invoice` out.
-
-Resources validate arguments, build payload dicts (wire names) and structure the answers;
-they never build envelopes, sign or retry: the session does that.
-"""
+"""``client.invoices``: keyword arguments in, :class:`Invoice` out."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
 
-from . import _validation as check
-from ._config import check_seconds
-from ._converter import structure
-from ._enums import InvoiceState
-from ._errors import (
+from .._core import checks as check
+from .._errors import (
     CalypsoConnectionError,
-    CalypsoError,
     CalypsoTimeoutError,
     ConfigurationError,
     InvoiceStateError,
@@ -28,14 +18,12 @@ from ._errors import (
     ServerError,
     WaitTimeoutError,
 )
-from ._models import Invoice
-
-if TYPE_CHECKING:
-    from ._session import CalypsoSession
+from .._types import Invoice, InvoiceState
+from .base import Resource
 
 __all__ = ["FINAL_STATES", "Invoices"]
 
-logger = logging.getLogger("calypso_async")
+logger = logging.getLogger("calypso_async.resources")
 
 FINAL_STATES = frozenset({InvoiceState.COMPLETED, InvoiceState.ARCHIVED, InvoiceState.DECLINED})
 """States an invoice never leaves."""
@@ -43,32 +31,8 @@ FINAL_STATES = frozenset({InvoiceState.COMPLETED, InvoiceState.ARCHIVED, Invoice
 _TRANSIENT = (CalypsoConnectionError, CalypsoTimeoutError, RateLimitError, ServerError)
 
 
-def _compact(payload: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in payload.items() if value is not None}
-
-
-class Invoices:
+class Invoices(Resource):
     """Invoice operations, reached as ``client.invoices``."""
-
-    def __init__(self, session: CalypsoSession) -> None:
-        self._session = session
-
-    async def _invoice(self, path: str, payload: dict[str, Any], *, retry: bool) -> Invoice:
-        data = await self._session.call(path, payload, retry=retry)
-        return structure(data, Invoice, path=path)
-
-    async def _create(self, path: str, payload: dict[str, Any]) -> Invoice:
-        # One key per logical create, made before the first attempt and reused by every
-        # retry, so the server can never create the invoice twice.
-        if payload.get("idempotencyKey") is None:
-            payload["idempotencyKey"] = str(uuid.uuid4())
-        try:
-            return await self._invoice(path, _compact(payload), retry=True)
-        except CalypsoError as exc:
-            # Whether the invoice exists is unknown after a lost answer: the key lets the
-            # caller find it (get(idempotency_key=...)) or retry without a duplicate.
-            exc.idempotency_key = payload["idempotencyKey"]
-            raise
 
     async def get(self, id: str | None = None, *, idempotency_key: str | None = None) -> Invoice:
         """Read one invoice by its id or by the idempotency key it was created with.
@@ -87,7 +51,7 @@ class Invoices:
             payload = {"id": check.identifier("id", id)}
         else:
             payload = {"idempotencyKey": check.identifier("idempotency_key", idempotency_key)}
-        return await self._invoice("/api/v1/invoice", payload, retry=True)
+        return await self._read("/api/v1/invoice", payload, Invoice)
 
     async def create_single(
         self,
@@ -137,6 +101,7 @@ class Invoices:
                 "supportUrl": check.optional_url("support_url", support_url),
                 "fiatAvailable": check.optional_bool("fiat_available", fiat_available),
             },
+            Invoice,
         )
 
     async def create_fiat(
@@ -173,6 +138,7 @@ class Invoices:
                 "idempotencyKey": check.optional_identifier("idempotency_key", idempotency_key),
                 "externalId": check.optional_text("external_id", external_id),
             },
+            Invoice,
         )
 
     async def create_unlimited(
@@ -215,6 +181,7 @@ class Invoices:
                 "supportUrl": check.optional_url("support_url", support_url),
                 "fiatAvailable": check.optional_bool("fiat_available", fiat_available),
             },
+            Invoice,
         )
 
     async def create_bound(
@@ -254,6 +221,7 @@ class Invoices:
                 "fiatAvailable": check.optional_bool("fiat_available", fiat_available),
                 "returnUrl": check.optional_url("return_url", return_url),
             },
+            Invoice,
         )
 
     async def return_to_paid(self, id: str) -> Invoice:
@@ -274,7 +242,7 @@ class Invoices:
             CalypsoConnectionError: The answer was lost: re-read the invoice to know.
         """
         payload = {"id": check.identifier("id", id)}
-        return await self._invoice("/api/v1/invoice/return-to-paid", payload, retry=False)
+        return await self._write("/api/v1/invoice/return-to-paid", payload, Invoice)
 
     async def close_intervention(self, id: str) -> Invoice:
         """Mark the intervention of a ``COMPLETED`` invoice resolved.
@@ -293,7 +261,7 @@ class Invoices:
             CalypsoConnectionError: The answer was lost: re-read the invoice to know.
         """
         payload = {"id": check.identifier("id", id)}
-        return await self._invoice("/api/v1/invoice/close-intervention", payload, retry=False)
+        return await self._write("/api/v1/invoice/close-intervention", payload, Invoice)
 
     async def wait_for(
         self,
@@ -336,10 +304,10 @@ class Invoices:
         if not wanted or not all(isinstance(s, InvoiceState) for s in wanted):
             raise ConfigurationError("states must be one or more InvoiceState members")
         check.identifier("id", id)
-        timeout = check_seconds("timeout", timeout)
-        delay = check_seconds("interval", interval)
-        max_interval = check_seconds("max_interval", max_interval)  # 0 would spin
-        clock, sleep = self._session.clock, self._session.sleep
+        timeout = check.seconds("timeout", timeout)
+        delay = check.seconds("interval", interval)
+        max_interval = check.seconds("max_interval", max_interval)  # 0 would spin
+        clock, sleep = self._runtime.clock, self._runtime.sleep
         give_up_at = clock() + timeout
         # Pauses never eat into this, so the last poll has time to be answered.
         reserve = min(1.0, timeout / 4)
@@ -379,5 +347,5 @@ class Invoices:
                     last_invoice=last,
                     path="/api/v1/invoice",
                 ) from last_error
-            await sleep(min(delay * (0.9 + 0.2 * self._session.random()), remaining - reserve))
+            await sleep(min(delay * (0.9 + 0.2 * self._runtime.rand()), remaining - reserve))
             delay = min(delay * 1.5, max_interval)

@@ -1,7 +1,7 @@
 """Inbound webhooks: verify ``Sign`` over the raw bytes, then parse into a ``WebhookEvent``.
 
-Pure and synchronous, so every web framework can call it; the aiohttp adapter in
-``_webhook_handler`` is a thin shell around it.
+Pure and synchronous, so every web framework can call it; the aiohttp adapter
+(``aiohttp.py`` beside it) is a thin shell around it.
 """
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from . import _json
-from ._converter import structure, structure_leniently
-from ._errors import ConfigurationError, DecodeError, SignatureVerificationError, StaleEventError
-from ._models import WebhookEvent
-from ._signing import verify_signature
+from .._core.json import loads
+from .._core.signing import verify_signature
+from .._errors import ConfigurationError, DecodeError, SignatureVerificationError, StaleEventError
+from .._types import WebhookEvent, structure, structure_leniently
 
 __all__ = ["check_max_age", "parse_event"]
 
@@ -78,7 +77,7 @@ def parse_event(
     if not verify_signature(raw, signature, secret_key):
         raise SignatureVerificationError("the webhook's Sign does not match its body")
     try:
-        data = _json.loads(raw)
+        data = loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecodeError("the webhook body is not JSON") from exc
     if not isinstance(data, dict) or not isinstance(data.get("eventType"), str):

@@ -1,4 +1,8 @@
-"""Argument checks for the resource methods: clear errors before any request is sent.
+"""Checks of what callers pass, made before any I/O, with messages that hold no secret.
+
+Settings (seconds, counts, the base URL, credentials) and resource arguments alike. Every
+refusal is a :class:`ConfigurationError` naming the argument, never its value when the
+value may be a secret.
 
 Amounts: ``Decimal``, ``int`` and numeric ``str`` are taken as they are; a ``float`` is
 converted through ``str()`` (its shortest repr, so ``10.234`` becomes ``Decimal("10.234")``,
@@ -8,6 +12,8 @@ are refused.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -16,17 +22,22 @@ from enum import Enum
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from ._errors import ConfigurationError
+from .._errors import ConfigurationError
 
 __all__ = [
     "amount",
+    "base_url",
+    "credential",
     "enum_values",
     "identifier",
+    "integer",
+    "is_loopback",
     "optional_bool",
     "optional_identifier",
     "optional_text",
     "optional_timestamp",
     "optional_url",
+    "seconds",
     "text",
     "url",
 ]
@@ -148,3 +159,77 @@ def enum_values(name: str, values: object, enum_cls: type[E]) -> list[str]:
         else:
             raise ConfigurationError(f"{name} must hold {enum_cls.__name__} values, got {item!r}")
     return result
+
+
+# -- settings ---------------------------------------------------------------------------
+
+
+def integer(name: str, value: object, *, least: int = 0, most: int | None = None) -> int:
+    """Return ``value`` if it is an ``int`` (not a ``bool``) in ``[least, most]``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"{name} must be an integer")
+    if value < least or (most is not None and value > most):
+        bounds = f"from {least} to {most}" if most is not None else f"of at least {least}"
+        raise ConfigurationError(f"{name} must be an integer {bounds}")
+    return value
+
+
+def seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a finite number of seconds, positive (or 0 with ``allow_zero``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be a number of seconds")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        if allow_zero:
+            raise ConfigurationError(f"{name} must be a finite number of seconds, 0 or more")
+        raise ConfigurationError(f"{name} must be a positive, finite number of seconds")
+    return float(value)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, ``127.0.0.0/8``, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def base_url(value: object) -> str:
+    """Return the base URL ``value`` without a trailing slash, or raise :class:`ConfigurationError`.
+
+    Only ``https`` is accepted, except plain ``http`` to a loopback address (a local fake
+    server): TLS is never optional on a real network.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError("base_url must be a non-empty URL string")
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 - reading it validates the port
+    except ValueError as exc:
+        raise ConfigurationError(f"base_url is not a valid URL: {exc}") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ConfigurationError("base_url must look like https://host[:port]")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError("base_url must not carry credentials")
+    if parts.query or parts.fragment:
+        raise ConfigurationError("base_url must not carry a query or a fragment")
+    if parts.scheme == "http" and not is_loopback(host):
+        raise ConfigurationError(
+            "base_url must use https: plain http is accepted only for a loopback address "
+            "(127.0.0.1, ::1 or localhost), such as an embedded FakeCalypso"
+        )
+    return value.strip().rstrip("/")
+
+
+def credential(name: str, value: object) -> str:
+    """Return ``value`` if it is usable as a credential or header value, else raise.
+
+    The message names the setting, never its value.
+    """
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{name} must be a non-empty string")
+    if value != value.strip() or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in value):
+        raise ConfigurationError(f"{name} must not contain whitespace or control characters")
+    return value

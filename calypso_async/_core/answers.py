@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import _json
-from ._errors import APIError, DecodeError, error_class_for_status
-from ._retry import parse_retry_after
+from .._errors import APIError, DecodeError, error_class_for_status
+from .json import loads
+from .retry import parse_retry_after
 
 __all__ = ["AUTH_HINT", "CLOCK_HINT", "api_error", "decode_success", "is_timestamp_rejection"]
 
@@ -35,7 +35,7 @@ def decode_success(path: str, status: int, raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return _json.loads(raw)
+        return loads(raw)
     except ValueError as exc:
         raise DecodeError(
             f"{path} answered {status} with a body that is not JSON", path=path, status=status
@@ -58,7 +58,7 @@ def api_error(
     error_code = trace_id = None
     message = ""
     try:
-        data = _json.loads(raw) if raw.strip() else None
+        data = loads(raw) if raw.strip() else None
     except ValueError:
         data = None
     if isinstance(data, dict):

@@ -11,30 +11,35 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 
-from . import _callbacks
-from ._enums import EventType
-from ._errors import (
+from .._aio import call_back
+from .._core import checks
+from .._errors import (
     ConfigurationError,
     DecodeError,
     LifecycleError,
     SignatureVerificationError,
     StaleEventError,
 )
-from ._inbound import check_max_age, parse_event
-from ._models import WebhookEvent
+from .._types import EventType, WebhookEvent
+from .parse import check_max_age, parse_event
 
-if TYPE_CHECKING:
-    from ._resolver import InterventionResolver
+__all__ = ["EventSink", "WebhookHandler", "webhook_handler"]
 
-__all__ = ["WebhookHandler", "webhook_handler"]
-
-logger = logging.getLogger("calypso_async.webhooks")
+logger = logging.getLogger("calypso_async.inbound")
 
 EventCallback = Callable[[WebhookEvent], "Awaitable[object] | object"]
+
+
+class EventSink(Protocol):
+    """What takes intervention events off the handler: an ``InterventionResolver``."""
+
+    def submit(self, event_or_invoice_id: WebhookEvent) -> bool:
+        """Queue the event without waiting; raise ``QueueFull`` or ``LifecycleError``."""
+        ...
 
 
 class WebhookHandler:
@@ -60,7 +65,7 @@ class WebhookHandler:
         secret_keys: Sequence[str],
         *,
         on_event: EventCallback | None,
-        resolver: InterventionResolver | None,
+        resolver: EventSink | None,
         max_body_size: int,
         max_age: timedelta | None,
         replay_cache_size: int,
@@ -163,7 +168,7 @@ class WebhookHandler:
     async def _accept(self, event: WebhookEvent) -> int:
         if self._on_event is not None:
             try:
-                await _callbacks.call(self._on_event, event)
+                await call_back(self._on_event, event)
             except Exception:
                 logger.exception("the webhook callback raised for event %s", event.id)
                 return 500
@@ -181,7 +186,7 @@ def webhook_handler(
     secret_key: str | Sequence[str],
     *,
     on_event: EventCallback | None = None,
-    resolver: InterventionResolver | None = None,
+    resolver: EventSink | None = None,
     max_body_size: int = 64 * 1024,
     max_age: timedelta | None = None,
     replay_cache_size: int = 10_000,
@@ -217,12 +222,8 @@ def webhook_handler(
         raise ConfigurationError("secret_key must be a non-empty string or list of them")
     if on_event is None and resolver is None:
         raise ConfigurationError("give on_event, resolver, or both")
-    for name, value, least in (
-        ("max_body_size", max_body_size, 1),
-        ("replay_cache_size", replay_cache_size, 0),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ConfigurationError(f"{name} must be an integer of at least {least}")
+    checks.integer("max_body_size", max_body_size, least=1)
+    checks.integer("replay_cache_size", replay_cache_size, least=0)
     # Checked now: refused later, it would turn every delivery into a 500.
     check_max_age(max_age)
     return WebhookHandler(

@@ -1,7 +1,6 @@
-"""Flow control for the session's attempts: a line for connections, cheap timeouts.
+"""Generic asyncio helpers: they know the event loop, not Calypso.
 
-Two small tools the session layer uses on every attempt, kept apart because they are
-about the event loop, not about Calypso:
+The session layer uses two of them on every attempt:
 
 * :class:`ConnectionGate` lets at most as many attempts onto the wire as the connection
   pool holds and makes the rest wait in line, first come first served. Without it a
@@ -13,23 +12,71 @@ about the event loop, not about Calypso:
   cancels it again, which costs about as much CPU as building and signing the request.
 
 :func:`being_cancelled` serves the resolver and its worker pool, which must tell their
-own cancellation from a cancellation that ended a task they wait on.
+own cancellation from a cancellation that ended a task they wait on;
+:func:`finish_despite_cancellation` lets a write in flight end before a cancellation goes
+through; :func:`call_back` calls user code that may or may not be a coroutine function.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
 import math
-from typing import Self
+from collections.abc import Callable, Coroutine
+from typing import Any, Self, TypeVar
 
-__all__ = ["ConnectionGate", "TimeoutScope", "Timeouts", "being_cancelled"]
+__all__ = [
+    "ConnectionGate",
+    "TimeoutScope",
+    "Timeouts",
+    "being_cancelled",
+    "call_back",
+    "finish_despite_cancellation",
+]
+
+T = TypeVar("T")
 
 
 def being_cancelled() -> bool:
     """Whether the current task has a cancellation requested (and not yet taken back)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+async def call_back(callback: Callable[[T], Any], argument: T) -> Any:
+    """Call ``callback(argument)`` and await the result if it is awaitable."""
+    result = callback(argument)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def finish_despite_cancellation(step: Coroutine[Any, Any, T]) -> T:
+    """Await ``step`` to its end; a cancellation meanwhile is re-raised once it has ended.
+
+    ``step`` must be bounded by itself (every request has the session's deadline). A
+    cancellation already requested before it starts is taken here, and ``step`` never
+    runs: a write not yet sent need not be finished.
+    """
+    if being_cancelled():
+        try:
+            await asyncio.sleep(0)  # delivers the pending cancellation, if it still is
+        except asyncio.CancelledError:
+            step.close()
+            raise
+    task = asyncio.ensure_future(step)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            try:
+                await asyncio.wait([task])
+            except asyncio.CancelledError:
+                continue  # cancelled again: the write is still bounded by its deadline
+        if not task.cancelled():
+            task.exception()  # consumed here: the caller sees the cancellation
+        raise
 
 
 class ConnectionGate:

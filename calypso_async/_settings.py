@@ -1,0 +1,170 @@
+"""A client's options, validated once, and the ``Runtime`` every layer takes time from.
+
+``CalypsoClient`` and ``CalypsoSession`` take the same options (:class:`ClientOptions`)
+and turn them into one :class:`ClientSettings` before any I/O. Time and randomness come
+from one :class:`Runtime`, which the session, the resources and the resolver all receive,
+so a test that injects a sleep or a clock there never really waits anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+
+import attrs
+
+from ._core import checks
+from ._core.retry import RetryPolicy
+from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["DEFAULT_BASE_URL", "ClientOptions", "ClientSettings", "Runtime", "Sleep"]
+
+DEFAULT_BASE_URL = "https://api.calypso.finance"
+"""The production API; ``https://api.calypso.money`` serves the same API."""
+
+Sleep = Callable[[float], Awaitable[None]]
+"""An ``asyncio.sleep``-like coroutine function."""
+
+
+@attrs.frozen
+class Runtime:
+    """Where time and randomness come from, for every layer of one client.
+
+    Attributes:
+        sleep: Awaited for every wait (backoffs, polls); tests inject one that returns
+            at once.
+        clock: Monotonic seconds, for deadlines and polling.
+        wall_clock: Unix seconds, for request timestamps.
+        rand: Uniform numbers in [0, 1) for jitter.
+    """
+
+    sleep: Sleep = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+    rand: Callable[[], float] = random.random
+
+
+class ClientOptions(TypedDict, total=False):
+    """The options of ``CalypsoClient`` and ``CalypsoSession`` besides the credentials.
+
+    Every one is optional; the default is given in brackets.
+
+    Attributes:
+        base_url: The API root [``https://api.calypso.finance``]; plain ``http`` only for
+            a loopback address (such as ``FakeCalypso``).
+        session: An ``aiohttp.ClientSession`` to borrow (never closed by the SDK) [one
+            is created lazily inside the running loop and closed by ``aclose()``].
+        timeout: Seconds one attempt may take, from sending to the last body byte; a wait
+            for a free connection is counted only in ``deadline`` [30].
+        deadline: Seconds a whole call may take, retries and waits included [60].
+        max_retries: Retries after the first attempt for calls safe to repeat; ``0``
+            disables retrying [2].
+        retry_policy: Full backoff settings; overrides ``max_retries`` [built from it].
+        sync_clock: Learn the server's clock from its ``Date`` header and correct request
+            timestamps when they are off by more than a couple of seconds [True].
+        connection_limit: Connections an owned session opens at most; calls beyond it
+            wait in line, first come first served. A borrowed session's own connector
+            limit is respected the same way [100].
+        sleep: Awaited for every wait [``asyncio.sleep``].
+        clock: Monotonic seconds, for deadlines and polling [``time.monotonic``].
+        wall_clock: Unix seconds, for request timestamps [``time.time``].
+        rand: Uniform numbers in [0, 1) for jitter [``random.random``].
+    """
+
+    base_url: str
+    session: aiohttp.ClientSession | None
+    timeout: float
+    deadline: float
+    max_retries: int
+    retry_policy: RetryPolicy | None
+    sync_clock: bool
+    connection_limit: int
+    sleep: Sleep
+    clock: Callable[[], float]
+    wall_clock: Callable[[], float]
+    rand: Callable[[], float]
+
+
+_OPTIONS = frozenset(ClientOptions.__annotations__)
+_RUNTIME = ("sleep", "clock", "wall_clock", "rand")
+
+
+@attrs.frozen
+class ClientSettings:
+    """The validated settings of one client (see :class:`ClientOptions`).
+
+    Attributes:
+        account: The merchant account id sent in every envelope.
+        base_url: The API root, without a trailing slash.
+        timeout: Seconds one attempt may take.
+        deadline: Seconds one call may take.
+        retry_policy: The retry settings in force.
+        sync_clock: Whether request timestamps follow the server's clock.
+        connection_limit: Connections an owned aiohttp session opens at most.
+        borrowed_session: The aiohttp session lent by the caller, if any.
+        runtime: Time and randomness.
+    """
+
+    account: str
+    base_url: str = DEFAULT_BASE_URL
+    timeout: float = 30.0
+    deadline: float = 60.0
+    retry_policy: RetryPolicy = attrs.field(factory=RetryPolicy)
+    sync_clock: bool = True
+    connection_limit: int = 100
+    borrowed_session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
+    runtime: Runtime = attrs.field(factory=Runtime)
+
+    @classmethod
+    def from_options(cls, account: object, **options: Unpack[ClientOptions]) -> ClientSettings:
+        """Validate the options of a client for ``account``.
+
+        Raises:
+            TypeError: An option that does not exist, as for any keyword argument.
+            ConfigurationError: A value that cannot be used.
+        """
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"unexpected keyword argument {unknown[0]!r} (the options are "
+                + ", ".join(sorted(_OPTIONS))
+                + ")"
+            )
+        given: dict[str, Any] = dict(options)
+        retry_policy = given.get("retry_policy")
+        if retry_policy is None:
+            retry_policy = RetryPolicy(max_retries=given.get("max_retries", 2))
+        elif not isinstance(retry_policy, RetryPolicy):
+            raise ConfigurationError("retry_policy must be a RetryPolicy")
+        runtime = Runtime(**{name: given[name] for name in _RUNTIME if name in given})
+        for name in _RUNTIME:
+            if not callable(getattr(runtime, name)):
+                raise ConfigurationError(f"{name} must be callable")
+        return cls(
+            account=checks.credential("account", account),
+            base_url=checks.base_url(given.get("base_url", DEFAULT_BASE_URL)),
+            timeout=checks.seconds("timeout", given.get("timeout", 30.0)),
+            deadline=checks.seconds("deadline", given.get("deadline", 60.0)),
+            retry_policy=retry_policy,
+            sync_clock=bool(given.get("sync_clock", True)),
+            connection_limit=checks.integer(
+                "connection_limit", given.get("connection_limit", 100), least=1
+            ),
+            borrowed_session=given.get("session"),
+            runtime=runtime,
+        )
+
+    @property
+    def min_attempt(self) -> float:
+        """Seconds an attempt needs at least: one with less left is not sent at all.
+
+        An attempt sent with a sliver of time left can only end "no answer in time",
+        which for a write means "may have acted": better not to send it.
+        """
+        return min(1.0, self.timeout, self.deadline / 4)
