@@ -28,6 +28,7 @@ from ._errors import (
     ServerError,
     SignatureVerificationError,
     StaleEventError,
+    StoreError,
     WaitTimeoutError,
 )
 from ._http import CalypsoSession
@@ -38,6 +39,7 @@ from ._resolver import (
     Outcome,
     Policy,
     Resolution,
+    Write,
     default_policy,
 )
 from ._settings import ClientOptions, ClientSettings, Runtime
@@ -100,10 +102,12 @@ __all__ = [
     "ServiceType",
     "SignatureVerificationError",
     "StaleEventError",
+    "StoreError",
     "WaitTimeoutError",
     "WebhookEvent",
     "WebhookHandler",
     "WebhookSubscription",
+    "Write",
     "default_policy",
     "parse_event",
     "sign",

@@ -14,6 +14,7 @@ Every error the SDK raises on purpose derives from :class:`CalypsoError`::
     ├── InvoiceStateError           wait_for() saw a final state it was not waiting for
     ├── ResolutionError             a resolver run failed for a reason of its own
     │   └── ResolutionCancelledError  the run was cancelled or never started: re-submit
+    ├── StoreError                  the resolver's store cannot be reached or used
     └── APIError                    the server answered with a non-2xx status
         ├── BadRequestError         400
         ├── AuthenticationError     401, 403
@@ -49,6 +50,7 @@ __all__ = [
     "ServerError",
     "SignatureVerificationError",
     "StaleEventError",
+    "StoreError",
     "WaitTimeoutError",
 ]
 
@@ -189,6 +191,16 @@ class ResolutionCancelledError(ResolutionError):
     ``resolve`` was cancelled. A write in flight was finished first, so the invoice's
     state on the server is settled; submit the invoice again (after a restart) and the
     new run resumes from that state.
+    """
+
+
+class StoreError(CalypsoError):
+    """The resolver's store cannot be reached, or refuses what it is asked.
+
+    Raised by ``InterventionResolver.accept`` (a webhook endpoint answers 503, so
+    Calypso delivers again) and by the store commands; found in ``Resolution.error``
+    when a run could not record what it must record before writing. The message names
+    the store by its URL without any password.
     """
 
 

@@ -1,26 +1,67 @@
-"""WorkerPool: bounded concurrency, one worker per key, clean shutdown that loses nothing."""
+"""WorkerPool fed by a MemoryStore, as the resolver runs them: bounded concurrency, one
+worker per invoice, clean shutdown that loses nothing."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from calypso_async import LifecycleError
 from calypso_async._resolver.pool import WorkerPool
+from calypso_async._resolver.ports import Claim
+from calypso_async.stores import MemoryStore
+
+
+class Pool:
+    """A WorkerPool whose items are invoice ids queued in a MemoryStore.
+
+    The handler gets the id; its claim is released afterwards, as an execution does.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[str], Awaitable[None]],
+        concurrency: int,
+        grace: float,
+        max_queue: int,
+    ) -> None:
+        self.store = MemoryStore(max_queue=max_queue)
+
+        async def handle(claim: Claim) -> None:
+            try:
+                await handler(claim.invoice_id)
+            finally:
+                await self.store.release(claim, None)
+
+        self.pool: WorkerPool[Claim] = WorkerPool(
+            handle, max_concurrency=concurrency, shutdown_grace=grace, name="test-pool"
+        )
+
+    async def start(self) -> None:
+        self.pool.start(self.store.source("test", 30.0))
+
+    def submit(self, invoice_id: str) -> bool:
+        if not self.pool.running:
+            raise LifecycleError("test-pool is not running")
+        return self.store.accept_nowait(invoice_id).value in ("queued", "again")
+
+    async def join(self) -> None:
+        await self.pool.join()
+
+    async def stop(self) -> list[str]:
+        return await self.pool.stop()
+
+    @property
+    def _workers(self) -> list[asyncio.Task[None]]:
+        return self.pool._workers
 
 
 def pool(
     handler: object, *, concurrency: int = 1, grace: float = 0.05, max_queue: int = 10
-) -> WorkerPool[str]:
-    return WorkerPool(
-        handler,  # type: ignore[arg-type]
-        key=lambda item: item.split(":")[0],
-        max_concurrency=concurrency,
-        max_queue=max_queue,
-        shutdown_grace=grace,
-        name="test-pool",
-    )
+) -> Pool:
+    return Pool(handler, concurrency, grace, max_queue)  # type: ignore[arg-type]
 
 
 async def test_items_with_the_same_key_wait_in_the_queue_once() -> None:
@@ -52,22 +93,22 @@ async def test_duplicates_of_a_running_item_never_take_a_second_worker() -> None
 
     async def handle(item: str) -> None:
         started.append(item)
-        if item.startswith("x"):
+        if item == "x":
             await gate.wait()
 
     workers = pool(handle, concurrency=2)
     await workers.start()
-    assert workers.submit("x:1")
+    assert workers.submit("x")
     await asyncio.sleep(0.01)
-    assert workers.submit("x:2")  # marked to run again once x:1 ends
-    assert not workers.submit("x:3")  # already marked: adds nothing
-    assert workers.submit("y:1")
+    assert workers.submit("x")  # marked to run again once the first x ends
+    assert not workers.submit("x")  # already marked: adds nothing
+    assert workers.submit("y")
     await asyncio.sleep(0.01)
-    assert started == ["x:1", "y:1"], "y ran on the free worker while x is stuck"
+    assert started == ["x", "y"], "y ran on the free worker while x is stuck"
     gate.set()
     await workers.join()
     await workers.stop()
-    assert started == ["x:1", "y:1", "x:2"]
+    assert started == ["x", "y", "x"]
 
 
 async def test_no_more_than_max_concurrency_items_run_at_once() -> None:
@@ -125,13 +166,13 @@ async def test_join_waiting_when_stop_drops_queued_items_returns() -> None:
     await workers.start()
     workers.submit("a")
     await asyncio.sleep(0)  # "a" is running
-    for item in ("b", "c", "a:again"):
+    for item in ("b", "c", "a"):  # "a" again: it runs once more after the first
         assert workers.submit(item)
     joiner = asyncio.create_task(workers.join())
     await asyncio.sleep(0)  # join() is waiting before shutdown begins
     dropped = await workers.stop()
     await asyncio.wait_for(joiner, 1)
-    assert sorted(dropped) == ["a:again", "b", "c"], "what never started is handed back"
+    assert sorted(dropped) == ["a", "b", "c"], "what never started is handed back"
 
 
 async def test_shutdown_warning_counts_running_and_unstarted_items(
@@ -199,7 +240,7 @@ async def test_a_cancelled_stop_still_cancels_every_worker_and_names_what_never_
     await asyncio.sleep(0)
     stopping.cancel()
     with (
-        caplog.at_level("WARNING", logger="calypso_async.worker"),
+        caplog.at_level("WARNING", logger="calypso_async.resolver"),
         pytest.raises(asyncio.CancelledError),
     ):
         await stopping

@@ -1,11 +1,30 @@
-"""The resolver layer: ``InterventionResolver`` and what it decides and reports.
+"""The resolver layer: ``InterventionResolver``, its store Protocol and the memory store.
 
 ``policy.py`` holds what a merchant's policy sees and returns; ``run.py`` is one run of
-the intervention flow; ``resolver.py`` makes runs safe to start from anywhere; ``pool.py``
-runs them on background workers.
+the intervention flow; ``claims.py`` what a run holds in the store; ``executions.py``
+makes runs safe to start from anywhere; ``pool.py`` runs them on background workers;
+``ports.py`` is the store Protocol every process sharing a store relies on, and
+``memory.py`` its in-process implementation; ``resolver.py`` is the public face.
 """
 
-from .policy import Decision, Outcome, Policy, Resolution, default_policy
+from .memory import MemoryStore
+from .policy import Decision, Outcome, Policy, Resolution, Write, default_policy
+from .ports import Claim, ClaimSource, Intake, OutcomeRecord, ResolverStore, WriteRefused
 from .resolver import InterventionResolver
 
-__all__ = ["Decision", "InterventionResolver", "Outcome", "Policy", "Resolution", "default_policy"]
+__all__ = [
+    "Claim",
+    "ClaimSource",
+    "Decision",
+    "Intake",
+    "InterventionResolver",
+    "MemoryStore",
+    "Outcome",
+    "OutcomeRecord",
+    "Policy",
+    "Resolution",
+    "ResolverStore",
+    "Write",
+    "WriteRefused",
+    "default_policy",
+]

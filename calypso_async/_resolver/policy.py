@@ -14,7 +14,7 @@ import attrs
 
 from .._types import InterventionType, Invoice
 
-__all__ = ["Decision", "Outcome", "Policy", "Resolution", "default_policy"]
+__all__ = ["Decision", "Outcome", "Policy", "Resolution", "Write", "default_policy"]
 
 
 class Decision(enum.StrEnum):
@@ -37,6 +37,15 @@ class Outcome(enum.StrEnum):
     """Nothing to do: not an intervention, already resolved, or a type without them."""
     FAILED = "FAILED"
     """The run stopped on an error (``error``); ``writes`` says what was done before."""
+
+
+class Write(enum.StrEnum):
+    """A call of the intervention flow that changes the invoice on the server."""
+
+    RETURN_TO_PAID = "return-to-paid"
+    """Take the money: ``PENDING_INTERVENTION`` -> ``PAID``."""
+    CLOSE_INTERVENTION = "close-intervention"
+    """Mark the intervention of a ``COMPLETED`` invoice resolved."""
 
 
 Policy: TypeAlias = Callable[[Invoice], "Decision | Awaitable[Decision]"]
@@ -66,14 +75,19 @@ class Resolution:
         reason: Why, in words fit for a log line or an operator's screen.
         invoice: The last state of the invoice this run saw, if it read one.
         decision: What the policy decided, if it was asked.
-        writes: The write calls this run sent, in order (``"return-to-paid"``,
-            ``"close-intervention"``), including one that failed, over every attempt
-            (worker mode retries a ``FAILED`` run); a resumed run lists only its own.
+        writes: The write calls this run sent, in order (:class:`Write` members, equal
+            to ``"return-to-paid"`` and ``"close-intervention"``), including one that
+            failed, over every attempt (worker mode retries a ``FAILED`` run); a resumed
+            run lists only its own.
         error: The exception behind a ``FAILED`` outcome: the API call's or the
             policy's own, else a ``ResolutionError`` (``ResolutionCancelledError`` when
             the run was cancelled or never started because the resolver shut down).
         attempts: How many times the flow ran for this resolution (more than 1 only in
             worker mode, when a ``FAILED`` run was retried).
+        withheld: Writes this run decided not to send because the store showed another
+            run's: a return-to-paid recorded by another worker that landed or may still
+            land. A run that resumed after another worker's write lists it here, so it
+            is never mistaken for the run that took the money.
     """
 
     invoice_id: str | None
@@ -81,6 +95,7 @@ class Resolution:
     reason: str
     invoice: Invoice | None = None
     decision: Decision | None = None
-    writes: tuple[str, ...] = ()
+    writes: tuple[Write, ...] = ()
     error: BaseException | None = attrs.field(default=None, eq=False)
     attempts: int = 1
+    withheld: tuple[Write, ...] = ()

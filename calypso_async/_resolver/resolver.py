@@ -1,35 +1,32 @@
 """``InterventionResolver``: settle underpaid and overpaid invoices, safely and re-entrantly.
 
-The flow itself (get -> policy -> return-to-paid -> COMPLETED -> close) is one
-:class:`~calypso_async._intervention.Run`; this module makes runs safe to start from anywhere:
-
-* **One execution per invoice.** Concurrent ``resolve`` calls and worker submissions
-  for the same invoice share one execution (a task) and its :class:`Resolution`. The
-  execution stays registered until it has ended, including while a cancelled run
-  finishes a write in flight, so a new call never starts a second writer beside it.
-* **Worker mode** retries a ``FAILED`` execution a few times with backoff, inside the
-  same execution: a retry never overlaps the run before it.
-* **Nothing accepted is lost silently.** Every execution reports exactly one Resolution,
-  a cancelled one included; every submission dropped at shutdown is reported too.
+The flow itself is a :class:`~calypso_async._resolver.run.Run`; executions
+(:mod:`.executions`) make runs safe to start from anywhere; the store
+(:mod:`.ports`) carries what every process sharing it must agree on; the worker pool
+(:mod:`.pool`) runs what the store hands out. This module is the public face: direct
+``resolve``, intake (``accept``, ``submit``), worker mode and its shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
+import socket
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
-
-import attrs
 
 from .._aio import being_cancelled, call_back
 from .._core import checks
 from .._errors import ConfigurationError, LifecycleError, ResolutionCancelledError
 from .._types import EventType, Invoice, WebhookEvent
-from .policy import Decision, Outcome, Policy, Resolution, default_policy
+from .executions import Executions, Settings
+from .memory import MemoryStore
+from .policy import Outcome, Policy, Resolution, default_policy
 from .pool import WorkerPool
-from .run import Run, UnansweredWrites
+from .ports import Claim, Intake, ResolverStore
 
 if TYPE_CHECKING:
     from .._client import CalypsoClient
@@ -38,9 +35,10 @@ __all__ = ["InterventionResolver"]
 
 logger = logging.getLogger("calypso_async.resolver")
 
-
 Target: TypeAlias = "WebhookEvent | Invoice | str"
-"""What ``resolve`` and ``submit`` accept: an event, an invoice, or an invoice id."""
+"""What ``resolve``, ``accept`` and ``submit`` take: an event, an invoice, or an id."""
+
+_names = itertools.count(1)
 
 
 class _Drain:
@@ -54,28 +52,18 @@ class _Drain:
         self.waiters = 0
 
 
-class _Execution:
-    """One execution of the flow for one invoice: its task, callers and retry budget."""
-
-    __slots__ = ("retries", "shutdown", "task", "waiters")
-
-    task: asyncio.Task[Resolution]
-
-    def __init__(self, retries: int) -> None:
-        self.waiters = 0
-        self.retries = retries
-        self.shutdown = False  # cancelled by a stop(), not by its callers
-
-
 class InterventionResolver:
     """Settles ``INVOICE_PENDING_INTERVENTION`` events with a merchant policy.
 
     Use it directly (``await resolver.resolve(event)``) or as a background worker::
 
         async with InterventionResolver(client, max_concurrency=10) as resolver:
-            resolver.submit(event)       # from a webhook handler: never blocks
-            await resolver.join()        # wait for everything submitted so far
+            await resolver.accept(event)  # from a webhook handler: returns once stored
+            await resolver.join()         # wait for everything accepted so far
 
+    Its shared state lives in a store: the default :class:`MemoryStore` serves one
+    process; a ``SQLiteStore`` or ``RedisStore`` lets every process that shares it
+    resolve together, with at most one return-to-paid per invoice among them all.
     Time comes from the client (``CalypsoClient(sleep=..., clock=...)``), so tests that
     inject a sleep there never really wait.
 
@@ -83,11 +71,15 @@ class InterventionResolver:
         client: The client to call Calypso with.
         policy: Decides invoices in ``PENDING_INTERVENTION``; :func:`default_policy` when
             ``None``.
+        store: Where intake, claims, write-ahead records and outcomes live; a new
+            :class:`MemoryStore` (this process only) when ``None``. The caller opens and
+            closes a store it passes (``async with store:``).
         poll_interval: Seconds between polls while waiting for COMPLETED (backing off
             up to ten times this).
         completion_timeout: Seconds to wait for COMPLETED after return-to-paid, in all.
         max_concurrency: Invoices resolved at once in worker mode.
-        max_queue: Submissions waiting at most; beyond it ``submit`` raises.
+        max_queue: Invoices waiting at most in the default in-process store; beyond it
+            ``submit`` raises ``asyncio.QueueFull``.
         shutdown_grace: Seconds leaving ``async with`` waits for queued and running
             work before cancelling it. A write in flight is finished even then, which
             can take up to the client's ``deadline`` more (again as much for the
@@ -100,8 +92,13 @@ class InterventionResolver:
         retry_backoff: Seconds before the first retry, doubling for each next one.
         resend_hold: Seconds after a return-to-paid went unanswered (timeout, lost
             connection, 502/504), or was accepted (2xx) with the invoice still pending,
-            during which this resolver sends no other for that invoice, in case the
-            server still carries out the first.
+            during which no run of any process sharing the store sends another for
+            that invoice, in case the server still carries out the first.
+        lease: Seconds a claim on an invoice lives without renewal (renewed every third
+            of it while the run goes on); after it, another worker takes over a claim
+            whose process died. Must be shorter than ``resend_hold`` with a shared store.
+        name: This resolver's name in the store's claims (host, process and a number
+            by default).
     """
 
     def __init__(
@@ -109,6 +106,7 @@ class InterventionResolver:
         client: CalypsoClient,
         policy: Policy | None = None,
         *,
+        store: ResolverStore | None = None,
         poll_interval: float = 2.0,
         completion_timeout: float = 600.0,
         max_concurrency: int = 10,
@@ -118,25 +116,35 @@ class InterventionResolver:
         retry_failed: int = 3,
         retry_backoff: float = 2.0,
         resend_hold: float = 120.0,
+        lease: float = 30.0,
+        name: str | None = None,
     ) -> None:
-        poll_interval = checks.seconds("poll_interval", poll_interval)
-        completion_timeout = checks.seconds("completion_timeout", completion_timeout)
-        shutdown_grace = checks.seconds("shutdown_grace", shutdown_grace)
-        retry_backoff = checks.seconds("retry_backoff", retry_backoff)
-        resend_hold = checks.seconds("resend_hold", resend_hold)
-        if isinstance(retry_failed, bool) or not isinstance(retry_failed, int) or retry_failed < 0:
-            raise ConfigurationError("retry_failed must be an integer, 0 or more")
         if policy is not None and not callable(policy):
             raise ConfigurationError("policy must be a callable taking an Invoice")
-        self._client = client
-        self._policy: Policy = policy or default_policy
-        self._poll_interval = poll_interval
-        self._completion_timeout = completion_timeout
+        settings = Settings(
+            policy=policy or default_policy,
+            poll_interval=checks.seconds("poll_interval", poll_interval),
+            completion_timeout=checks.seconds("completion_timeout", completion_timeout),
+            retry_backoff=checks.seconds("retry_backoff", retry_backoff),
+            resend_hold=checks.seconds("resend_hold", resend_hold),
+            lease=checks.seconds("lease", lease),
+        )
+        shutdown_grace = checks.seconds("shutdown_grace", shutdown_grace)
+        self._retry_failed = checks.integer("retry_failed", retry_failed)
+        if store is None:
+            store = MemoryStore(max_queue=max_queue)
+        if isinstance(store, MemoryStore):
+            store.use_clock(client.runtime.clock)
+        elif store.shared and settings.resend_hold <= settings.lease:
+            raise ConfigurationError(
+                "resend_hold must be longer than lease: a worker that stalls past its "
+                "lease must not find another's return-to-paid resendable"
+            )
+        self._store = store
+        self._lease = settings.lease
+        self.name = name or f"{socket.gethostname()}/{os.getpid()}/{next(_names)}"
+        """This resolver's name in the store's claims."""
         self._on_outcome = on_outcome
-        self._retry_failed = retry_failed
-        self._retry_backoff = retry_backoff
-        self._unanswered_writes = UnansweredWrites(client.session.clock, resend_hold)
-        self._inflight: dict[str, _Execution] = {}
         self._stopping = False
         self._drain: _Drain | None = None
         # The tasks that run the policy and on_outcome (executions, workers, the drain):
@@ -145,15 +153,95 @@ class InterventionResolver:
         # The pool's workers: only a run whose waiter is one of them is cancelled by a
         # shutdown (a direct resolve() its caller cancels is not).
         self._worker_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+        self._side_reports: set[asyncio.Task[Resolution]] = set()
         self._unfinished: list[str] = []
-        self._pool = WorkerPool(
+        self._executions = Executions(
+            client,
+            store,
+            self.name,
+            settings,
+            report=self._report,
+            is_shutdown=lambda: self._stopping and asyncio.current_task() in self._worker_tasks,
+            on_shutdown=self._hand_back,
+            track=self._own_tasks.add,
+        )
+        self._pool: WorkerPool[Claim] = WorkerPool(
             self._work,
-            key=_invoice_id_of,
             max_concurrency=max_concurrency,
-            max_queue=max_queue,
             shutdown_grace=shutdown_grace,
             name="intervention-resolver",
         )
+
+    def __repr__(self) -> str:
+        return f"InterventionResolver(name={self.name!r}, store={self._store.url!r})"
+
+    @property
+    def store(self) -> ResolverStore:
+        """Where this resolver's shared state lives."""
+        return self._store
+
+    # -- intake -----------------------------------------------------------------------
+
+    async def accept(self, event_or_invoice_id: Target) -> bool:
+        """Hand an event, invoice or invoice id over; return once the store holds it.
+
+        A webhook endpoint answers 2xx only after this returns. The invoice is pending
+        once however many copies arrive, at however many processes sharing the store;
+        an event seen before (same subscription and event id) is a replay everywhere.
+        Workers of any process sharing the store resolve it. An event that is not an
+        intervention is reported ``SKIPPED`` at once, nothing stored.
+
+        Returns:
+            ``True`` if queued or marked to run again; ``False`` if that was already so,
+            or for a replay or an event that is not an intervention.
+
+        Raises:
+            StoreError: The store could not take it: answer 503 so that Calypso delivers
+                again.
+            LifecycleError: The in-process store with no resolver running.
+            asyncio.QueueFull: The in-process store is full.
+        """
+        invoice_id = _invoice_id_of(event_or_invoice_id)
+        if invoice_id is None:
+            await self._report(_skip_event(event_or_invoice_id))
+            return False
+        await self._store.open()
+        intake = await self._store.accept(invoice_id, event_key=_event_key(event_or_invoice_id))
+        return intake in (Intake.QUEUED, Intake.AGAIN)
+
+    def submit(self, event_or_invoice_id: Target) -> bool:
+        """Queue an event, invoice or invoice id for resolution without waiting.
+
+        Only with the in-process store (the default); with a durable store, ``await
+        accept()``, which returns once the store holds it. A submission for an invoice
+        being resolved right now does not take a worker: the invoice is run once more
+        when its current run ends (at most once, however many copies arrive meanwhile).
+
+        Returns:
+            ``True`` if queued or marked to run again, ``False`` if that was already so
+            (the coming run will see the latest server state anyway).
+
+        Raises:
+            LifecycleError: The resolver is not running (use ``async with resolver``), or
+                its store is not in-process.
+            asyncio.QueueFull: ``max_queue`` invoices are already waiting; a webhook
+                handler should answer 503 so that Calypso delivers again later.
+        """
+        if not self._pool.running:
+            raise LifecycleError("intervention-resolver is not running: use it with 'async with'")
+        if not isinstance(self._store, MemoryStore):
+            raise LifecycleError(
+                f"submit() keeps work in this process only; with {self._store.url} "
+                "await accept(), which returns once the store holds it"
+            )
+        invoice_id = _invoice_id_of(event_or_invoice_id)
+        if invoice_id is None:
+            task = asyncio.create_task(self._report(_skip_event(event_or_invoice_id)))
+            self._side_reports.add(task)
+            task.add_done_callback(self._side_reports.discard)
+            return True
+        intake = self._store.accept_nowait(invoice_id)
+        return intake in (Intake.QUEUED, Intake.AGAIN)
 
     # -- worker mode ------------------------------------------------------------------
 
@@ -162,33 +250,22 @@ class InterventionResolver:
             raise LifecycleError(
                 "this resolver is still stopping: await its stop() before starting it again"
             )
-        await self._pool.start()
+        await self._store.open()
+        self._pool.start(self._store.source(self.name, self._lease))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def submit(self, event_or_invoice_id: Target) -> bool:
-        """Queue an event, invoice or invoice id for resolution without waiting.
-
-        A submission for an invoice being resolved right now does not take a worker:
-        the invoice is run once more when its current run ends (at most once, however
-        many copies arrive meanwhile).
-
-        Returns:
-            ``True`` if queued or marked to run again, ``False`` if that was already so
-            (the coming run will see the latest server state anyway).
-
-        Raises:
-            LifecycleError: The resolver is not running (use ``async with resolver``).
-            asyncio.QueueFull: ``max_queue`` submissions are already waiting; a webhook
-                handler should answer 503 so that Calypso delivers again later.
-        """
-        return self._pool.submit(event_or_invoice_id)
-
     async def join(self) -> None:
-        """Wait until everything submitted so far has been resolved (retries included)."""
+        """Wait until everything accepted so far has been resolved (retries included).
+
+        With a store shared by other processes, until the store holds nothing pending
+        or running, whoever accepted it.
+        """
         await self._pool.join()
+        while self._side_reports:
+            await asyncio.gather(*self._side_reports)
 
     async def stop(self) -> tuple[str, ...]:
         """Stop the worker: drain for ``shutdown_grace`` seconds, then cancel the rest.
@@ -196,8 +273,9 @@ class InterventionResolver:
         Leaving ``async with`` calls this. A run cancelled here first finishes a write
         it has in flight. Every run cancelled and every submission dropped is reported
         to ``on_outcome`` (and logged at WARNING) as ``FAILED`` with a
-        :class:`ResolutionCancelledError`: its webhook was already acknowledged, so
-        Calypso will not send it again.
+        :class:`ResolutionCancelledError`. With the in-process store their webhooks
+        were already acknowledged, so Calypso will not send them again; with a durable
+        store they are back in its queue, and any worker sharing it resumes them.
 
         Calls made while a stop is draining wait for the same drain and get the same
         ids; cancelling one of them leaves the drain to the others, and cancelling the
@@ -209,8 +287,9 @@ class InterventionResolver:
         that would wait for the hook until the grace runs out).
 
         Returns:
-            The ids of those invoices, in no particular order. Submit them again when
-            the resolver runs again: each new run resumes from the invoice's state.
+            The ids of those invoices, in no particular order. With the in-process
+            store, submit them again when the resolver runs again: each new run resumes
+            from the invoice's state.
         """
         drain = self._drain
         if drain is None or drain.task.done():
@@ -245,33 +324,30 @@ class InterventionResolver:
         if not drain.task.cancelled():
             drain.task.exception()  # retrieved: a failed drain is raised to its callers
 
+    def _hand_back(self, invoice_id: str) -> None:
+        if invoice_id not in self._unfinished:
+            self._unfinished.append(invoice_id)
+
     async def _drain_pool(self) -> tuple[str, ...]:
-        dropped: list[Target] = []
+        dropped: list[str] = []
         try:
             await self._pool.stop(dropped)
         except asyncio.CancelledError:
             # The pool has logged them; the callers still waiting get their ids.
-            self._unfinished.extend(
-                i for i in dict.fromkeys(map(_invoice_id_of, dropped)) if i is not None
-            )
+            for invoice_id in dropped:
+                self._hand_back(invoice_id)
             raise
         finally:
             self._stopping = False  # runs cancelled by this shutdown are marked already
-        never_started: list[str] = []
-        events: list[Target] = []
-        for target in dropped:
-            invoice_id = _invoice_id_of(target)
-            if invoice_id is None:
-                events.append(target)
-            elif invoice_id not in never_started:
-                never_started.append(invoice_id)
+            for task in self._side_reports:
+                task.cancel()
+        never_started = list(dict.fromkeys(dropped))
         # Known to the caller before any report: a cancellation below loses none of them.
-        self._unfinished.extend(i for i in never_started if i not in self._unfinished)
+        for invoice_id in never_started:
+            self._hand_back(invoice_id)
         reason = "not started: the resolver shut down first; submit it again"
         reported = 0
         try:
-            for target in events:
-                await self._report(_skip_event(target))
             for invoice_id in never_started:
                 await self._report(
                     Resolution(
@@ -289,12 +365,12 @@ class InterventionResolver:
             raise
         return tuple(self._unfinished)
 
-    async def _work(self, target: Target) -> None:
+    async def _work(self, claim: Claim) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._own_tasks.add(task)  # its hooks (skipped events) run in this worker
+            self._own_tasks.add(task)
             self._worker_tasks.add(task)
-        await self._resolve(target, self._retry_failed)
+        await self._executions.resolve(claim.invoice_id, self._retry_failed, claim)
 
     # -- one resolution ---------------------------------------------------------------
 
@@ -302,8 +378,9 @@ class InterventionResolver:
         """Run the intervention flow for one invoice and report how it ended.
 
         Concurrent calls for the same invoice share one execution and return the same
-        :class:`Resolution`. Failures are reported as ``Outcome.FAILED``, not raised
-        (and not retried: worker mode retries, ``resolve`` leaves that to the caller).
+        :class:`Resolution`; a run of another process sharing the store is waited for.
+        Failures are reported as ``Outcome.FAILED``, not raised (and not retried:
+        worker mode retries, ``resolve`` leaves that to the caller).
 
         Cancellation propagates to the caller. The shared execution is cancelled only
         when no caller is left waiting for it, and a write it has in flight is finished
@@ -315,118 +392,11 @@ class InterventionResolver:
             event_or_invoice_id: An ``INVOICE_PENDING_INTERVENTION`` event, an invoice,
                 or an invoice id.
         """
-        return await self._resolve(event_or_invoice_id, 0)
-
-    async def _resolve(self, target: Target, retries: int) -> Resolution:
-        invoice_id = _invoice_id_of(target)
+        invoice_id = _invoice_id_of(event_or_invoice_id)
         if invoice_id is None:
-            return await self._report(_skip_event(target))
-        while True:
-            execution = self._inflight.get(invoice_id)
-            if execution is None or execution.task.done():
-                execution = self._start(invoice_id, retries)
-            execution.retries = max(execution.retries, retries)
-            execution.waiters += 1
-            try:
-                return await asyncio.shield(execution.task)
-            except asyncio.CancelledError:
-                if execution.task.cancelled() and not being_cancelled():
-                    continue  # the execution ended by cancellation, not us: start afresh
-                raise
-            finally:
-                execution.waiters -= 1
-                if execution.waiters == 0 and not execution.task.done():
-                    # Only reached when the last waiter was cancelled: stop the run, and
-                    # wait for it (it finishes a write in flight first).
-                    execution.shutdown = (
-                        self._stopping and asyncio.current_task() in self._worker_tasks
-                    )
-                    execution.task.cancel()
-                    await asyncio.wait([execution.task])
-
-    def _start(self, invoice_id: str, retries: int) -> _Execution:
-        execution = self._inflight[invoice_id] = _Execution(retries)
-        task = asyncio.create_task(
-            self._execute(invoice_id, execution), name=f"resolve-{invoice_id}"
-        )
-        execution.task = task
-        self._own_tasks.add(task)  # the policy and on_outcome run in it
-
-        def forget(_: object) -> None:
-            if self._inflight.get(invoice_id) is execution:
-                del self._inflight[invoice_id]
-
-        task.add_done_callback(forget)
-        return execution
-
-    async def _execute(self, invoice_id: str, execution: _Execution) -> Resolution:
-        runs: list[Run] = []
-        try:
-            while True:
-                run = Run(
-                    self._client,
-                    invoice_id,
-                    policy=self._policy,
-                    poll_interval=self._poll_interval,
-                    completion_timeout=self._completion_timeout,
-                    unanswered=self._unanswered_writes,
-                    earlier_writes=_writes(runs),
-                )
-                runs.append(run)
-                resolution = await self._attempt(run)
-                delay = self._retry_delay(run, resolution, len(runs), execution.retries)
-                if delay is None:
-                    break
-                logger.warning(
-                    "invoice %s: attempt %d FAILED (%s); retrying in %g s",
-                    invoice_id,
-                    len(runs),
-                    resolution.reason,
-                    delay,
-                    extra={"calypso_invoice_id": invoice_id, "calypso_attempt": len(runs)},
-                )
-                await self._client.session.sleep(delay)
-        except asyncio.CancelledError:
-            if execution.shutdown and invoice_id not in self._unfinished:
-                self._unfinished.append(invoice_id)
-            why = "the resolver shut down" if execution.shutdown else "every caller was cancelled"
-            await self._report(_cancelled(invoice_id, runs, why))
-            raise
-        if len(runs) > 1:
-            resolution = attrs.evolve(
-                resolution,
-                reason=f"{resolution.reason} (attempt {len(runs)})",
-                decision=_decision(runs),
-                writes=_writes(runs),
-                attempts=len(runs),
-            )
-        try:
-            return await self._report(resolution)
-        except asyncio.CancelledError:
-            # Shut down while an async on_outcome hook ran: the hook may not have kept
-            # the outcome, so the id goes back to the caller of stop() like any other.
-            if execution.shutdown and invoice_id not in self._unfinished:
-                self._unfinished.append(invoice_id)
-            raise
-
-    async def _attempt(self, run: Run) -> Resolution:
-        try:
-            return await run.execute()
-        except Exception as exc:  # a bug must end as a reported FAILED, not a dead worker
-            logger.exception("resolving invoice %s raised unexpectedly", run.invoice_id)
-            return run.end(Outcome.FAILED, f"unexpected {type(exc).__name__}: {exc}", exc)
-
-    def _retry_delay(
-        self, run: Run, resolution: Resolution, attempt: int, budget: int
-    ) -> float | None:
-        if resolution.outcome is not Outcome.FAILED or run.retry_after is None:
-            return None
-        if attempt > budget:
-            return None
-        backoff: float = self._retry_backoff * 2.0 ** (attempt - 1)
-        # A 429's Retry-After is the server asking: wait at least that long.
-        asked = getattr(resolution.error, "retry_after", None) or 0.0
-        return max(backoff, run.retry_after, asked)
+            return await self._report(_skip_event(event_or_invoice_id))
+        await self._store.open()
+        return await self._executions.resolve(invoice_id, 0)
 
     async def _report(self, resolution: Resolution) -> Resolution:
         level = logging.WARNING if resolution.outcome is Outcome.FAILED else logging.INFO
@@ -451,29 +421,6 @@ class InterventionResolver:
         return resolution
 
 
-def _writes(runs: list[Run]) -> tuple[str, ...]:
-    return tuple(write for run in runs for write in run.writes)
-
-
-def _decision(runs: list[Run]) -> Decision | None:
-    return next((run.decision for run in reversed(runs) if run.decision is not None), None)
-
-
-def _cancelled(invoice_id: str, runs: list[Run], why: str) -> Resolution:
-    writes = _writes(runs)
-    done = f"after {', '.join(writes)}" if writes else "before any write"
-    invoice = runs[-1].invoice if runs else None
-    state = f"; the invoice is {invoice.state}" if invoice else ""
-    reason = (
-        f"cancelled ({why}) {done}{state}; submit it again: a new run resumes from the "
-        "invoice's state"
-    )
-    error = ResolutionCancelledError(reason)
-    return Resolution(
-        invoice_id, Outcome.FAILED, reason, invoice, _decision(runs), writes, error, len(runs)
-    )
-
-
 def _invoice_id_of(target: Target) -> str | None:
     if isinstance(target, str):
         if not target.strip():
@@ -488,6 +435,13 @@ def _invoice_id_of(target: Target) -> str | None:
     raise ConfigurationError(
         f"resolve takes a WebhookEvent, an Invoice or an invoice id, not {type(target).__name__}"
     )
+
+
+def _event_key(target: Target) -> str | None:
+    """A delivery's identity: the subscription's request id and the event id."""
+    if isinstance(target, WebhookEvent) and target.id is not None:
+        return f"{target.request_id or ''}/{target.id}"
+    return None
 
 
 def _skip_event(target: Target) -> Resolution:

@@ -7,24 +7,24 @@
 
 Every decision comes from the invoice's state on the server, so a run after a crash,
 a duplicate or a lost answer resumes instead of writing again. Two rules keep a write
-from ever being sent twice by one resolver:
+from ever being sent twice:
 
 * A write is never abandoned mid-flight. Cancelling a run while return-to-paid or
   close-intervention is on its way does not stop the server from carrying it out; a
   later run, reading the invoice before it does, would send it again. So a write (and
   the re-read that settles an ambiguous failure of it) runs to its end, bounded by the
   session's deadline, and only then is the cancellation let through.
-* A return-to-paid that got no answer (a timeout, a lost connection, a 502 or 504
-  from a gateway), or that the server accepted (a 2xx, readable or not) while the
-  re-read still finds the invoice unchanged, may yet be carried out. For
-  ``resend_hold`` seconds no run of this resolver sends another for that invoice
-  (:class:`UnansweredWrites`).
+* Return-to-paid is recorded in the store before it is sent (the write-ahead record of
+  :class:`~calypso_async._resolver.claims.ClaimGuard`). The record is refused while an
+  earlier one may still land: one that got no answer (a timeout, a lost connection, a
+  502 or 504), or that the server accepted (a 2xx) while the invoice still reads
+  unchanged, holds every run of every process sharing the store back for
+  ``resend_hold`` seconds. A refused run sends nothing and goes on from the state a
+  re-read shows.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .._aio import call_back, finish_despite_cancellation
@@ -41,13 +41,15 @@ from .._errors import (
     WaitTimeoutError,
 )
 from .._types import Invoice, InvoiceState
-from .policy import Decision, Outcome, Policy, Resolution, default_policy
+from .policy import Decision, Outcome, Policy, Resolution, Write, default_policy
 
 if TYPE_CHECKING:
     from .._client import CalypsoClient
+    from .claims import ClaimGuard
 
-__all__ = ["Run", "UnansweredWrites"]
+__all__ = ["Run"]
 
+_RTP, _CLOSE = Write.RETURN_TO_PAID, Write.CLOSE_INTERVENTION
 
 _WRITE_FAILURES = (CalypsoConnectionError, CalypsoTimeoutError, DecodeError, APIError)
 """Failures of a write after which only the server knows whether it happened (a lost or
@@ -58,7 +60,11 @@ _PERMANENT = (AuthenticationError, NotFoundError)
 
 _DONE_PAYING = (InvoiceState.PAID, InvoiceState.COMPLETED)
 
-_CLOCK_TICK = 1e-3
+_CLAIM_LOST = (
+    "this run's claim on the invoice lapsed (the process stalled past its lease, or "
+    "another worker took the invoice over): it sends nothing more and leaves the invoice "
+    "to the worker that holds it"
+)
 
 
 def _may_still_land(error: BaseException) -> bool:
@@ -72,49 +78,26 @@ def _may_still_land(error: BaseException) -> bool:
     return isinstance(error, APIError) and error.status in (502, 504)
 
 
-class UnansweredWrites:
-    """Invoices whose last return-to-paid got no answer, and until when none is resent.
+class _Failed(Exception):
+    """Ends a run as FAILED, carrying the reason, the underlying error and when to retry.
 
-    Args:
-        clock: The session's monotonic clock.
-        hold: Seconds during which the server may still carry out such a request.
+    ``wait`` is the fewest seconds before another run may help; ``final`` says that no
+    later run can (no such invoice, refused credentials, a claim another worker holds).
     """
 
-    def __init__(self, clock: Callable[[], float], hold: float) -> None:
-        self._clock = clock
-        self._hold = hold
-        self._until: dict[str, float] = {}
-
-    def record(self, invoice_id: str) -> None:
-        """Note that a return-to-paid for ``invoice_id`` just went unanswered."""
-        self._until[invoice_id] = self._clock() + self._hold
-
-    def settled(self, invoice_id: str) -> None:
-        """Forget ``invoice_id``: the server shows the write took effect."""
-        self._until.pop(invoice_id, None)
-
-    def remaining(self, invoice_id: str) -> float:
-        """Seconds before another return-to-paid for ``invoice_id`` may be sent."""
-        until = self._until.get(invoice_id)
-        if until is None:
-            return 0.0
-        left = until - self._clock()
-        if left <= _CLOCK_TICK:  # a sleep may end a tick early: that is the hold served
-            del self._until[invoice_id]
-            return 0.0
-        return left
-
-
-class _Failed(Exception):
-    """Ends a run as FAILED, carrying the reason and the underlying error."""
-
     def __init__(
-        self, reason: str, error: BaseException | None = None, *, not_before: float | None = 0.0
+        self,
+        reason: str,
+        error: BaseException | None = None,
+        *,
+        wait: float = 0.0,
+        final: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.error = error
-        self.not_before = not_before
+        self.wait = wait
+        self.final = final
 
 
 class Run:
@@ -127,34 +110,38 @@ class Run:
     Attributes:
         invoice_id: The invoice this run is for.
         writes: The write calls sent, in order.
+        withheld: The writes the store showed another run had made, so this one did not.
         invoice: The last state of the invoice seen.
         decision: The policy's decision, if it was asked.
-        retry_after: After a ``FAILED`` end, the fewest seconds before another run may
-            help, or ``None`` when no retry can (no such invoice, refused credentials).
+        retryable: After a ``FAILED`` end, whether another run may help at all (not for
+            no such invoice, refused credentials, or a claim lost to another worker).
+        retry_wait: After a ``FAILED`` end, the fewest seconds before another run may
+            help (what is left of a resend hold, say).
     """
 
     def __init__(
         self,
         client: CalypsoClient,
-        invoice_id: str,
+        guard: ClaimGuard,
         *,
         policy: Policy,
         poll_interval: float,
         completion_timeout: float,
-        unanswered: UnansweredWrites,
-        earlier_writes: tuple[str, ...] = (),
+        earlier_writes: tuple[Write, ...] = (),
     ) -> None:
         self._client = client
+        self._guard = guard
         self._earlier_writes = earlier_writes
-        self.invoice_id = invoice_id
+        self.invoice_id = guard.invoice_id
         self._policy = policy
         self._poll_interval = poll_interval
         self._completion_timeout = completion_timeout
-        self._unanswered = unanswered
-        self.writes: list[str] = []
+        self.writes: list[Write] = []
+        self.withheld: list[Write] = []
         self.invoice: Invoice | None = None
         self.decision: Decision | None = None
-        self.retry_after: float | None = 0.0
+        self.retryable = True
+        self.retry_wait = 0.0
 
     def end(self, outcome: Outcome, reason: str, error: BaseException | None = None) -> Resolution:
         """The :class:`Resolution` of this run ending now."""
@@ -166,6 +153,7 @@ class Run:
             self.decision,
             tuple(self.writes),
             error,
+            withheld=tuple(self.withheld),
         )
 
     async def execute(self) -> Resolution:
@@ -173,11 +161,11 @@ class Run:
         try:
             return await self._steps()
         except _Failed as failed:
-            self.retry_after = failed.not_before
+            self.retryable, self.retry_wait = not failed.final, failed.wait
             error = failed.error or ResolutionError(failed.reason)
             return self.end(Outcome.FAILED, failed.reason, error)
         except CalypsoError as exc:
-            self.retry_after = None if isinstance(exc, _PERMANENT) else 0.0
+            self.retryable = not isinstance(exc, _PERMANENT)
             return self.end(Outcome.FAILED, f"{type(exc).__name__}: {exc}", exc)
 
     async def _steps(self) -> Resolution:
@@ -185,10 +173,10 @@ class Run:
         # 1. Read the invoice: every decision below comes from the server's state.
         invoice = self.invoice = await invoices.get(self.invoice_id)
         if invoice.state is not InvoiceState.PENDING_INTERVENTION:
-            self._unanswered.settled(invoice.id)  # an earlier return-to-paid did act
+            await self._guard.landed(_RTP)  # an earlier return-to-paid did act
         skip = _nothing_to_do(invoice)
         if skip is not None:
-            if "close-intervention" in self._earlier_writes and invoice.is_intervention_resolved:
+            if _CLOSE in self._earlier_writes and invoice.is_intervention_resolved:
                 kind = invoice.intervention_type or "intervention"
                 return self.end(
                     Outcome.RESOLVED,
@@ -219,8 +207,10 @@ class Run:
                 f"state {invoice.state} with an open intervention is not one the "
                 "resolver acts on; left for a human",
             )
+        if not await self._guard.check():
+            raise _Failed(_CLAIM_LOST, final=True)
         self.invoice = await finish_despite_cancellation(self._close(invoice))
-        return self.end(Outcome.RESOLVED, _resolved_reason(self.invoice, self.writes))
+        return self.end(Outcome.RESOLVED, _resolved_reason(self.invoice, self))
 
     async def _decide(self, invoice: Invoice) -> Decision:
         try:
@@ -233,65 +223,66 @@ class Run:
             raise _Failed(f"the policy returned {answer!r}, not a Decision") from None
 
     async def _return_to_paid(self, invoice: Invoice) -> Invoice:
-        wait = self._unanswered.remaining(invoice.id)
-        if wait > 0:
+        refused = await self._guard.begin(_RTP)
+        if refused is not None:
+            self.withheld.append(_RTP)
+            if refused.claim_lost:
+                raise _Failed(_CLAIM_LOST, final=True)
+            current = await self._reread(invoice.id, _RTP, "was withheld", None)
+            if current.state in _DONE_PAYING:
+                return current  # another run's landed: go on from here
+            wait = refused.hold or await self._guard.hold_left(_RTP)
             raise _Failed(
-                "an earlier return-to-paid for this invoice got no answer and the server "
-                f"may still carry it out: none is sent for another {wait:.0f} s",
-                not_before=wait,
+                "an earlier return-to-paid for this invoice (by this or another worker) "
+                "has no settled answer and the server may still carry it out: none is "
+                f"sent for another {wait:.0f} s",
+                wait=wait,
             )
-        self.writes.append("return-to-paid")
+        self.writes.append(_RTP)
         try:
             invoice = self.invoice = await self._client.invoices.return_to_paid(invoice.id)
-        except asyncio.CancelledError:
-            # Only the write's own task was cancelled (the loop is closing, say): the
-            # request may be at the server, so none is resent for a while.
-            self._unanswered.record(invoice.id)
-            raise
         except _WRITE_FAILURES as exc:
             # The answer was lost or the state moved under us: the server knows whether
-            # the write happened. Never send it a second time.
-            if _may_still_land(exc):
-                self._unanswered.record(invoice.id)
-            current = await self._reread(
-                invoice.id, "return-to-paid", f"failed ({type(exc).__name__})", exc
-            )
+            # the write happened. Never send it a second time. (A cancellation of the
+            # write's own task leaves the record as it is: it holds others back.)
+            await self._guard.settle(_RTP, None if _may_still_land(exc) else False)
+            current = await self._reread(invoice.id, _RTP, f"failed ({type(exc).__name__})", exc)
             if current.state in _DONE_PAYING:
-                self._unanswered.settled(invoice.id)
+                await self._guard.settle(_RTP, True)
                 return current
             raise _Failed(
                 f"return-to-paid failed ({type(exc).__name__}) and the invoice is still "
                 f"{current.state}; a later run will decide again from its state",
                 exc,
-                not_before=self._unanswered.remaining(invoice.id),
+                wait=await self._guard.hold_left(_RTP),
             ) from exc
         if invoice.state not in _DONE_PAYING:
             # Accepted (2xx), yet not moved on: it may still be carried out, so none is
             # resent for a while, whatever the re-read says or fails to say.
-            self._unanswered.record(invoice.id)
+            await self._guard.settle(_RTP, None)
             answered = f"was answered with the invoice {invoice.state}"
-            invoice = await self._reread(invoice.id, "return-to-paid", answered, None)
+            invoice = await self._reread(invoice.id, _RTP, answered, None)
             if invoice.state not in _DONE_PAYING:
                 raise _Failed(
                     f"return-to-paid {answered}, and a re-read still finds it "
                     f"{invoice.state}; none is sent again while the server may carry it out",
-                    not_before=self._unanswered.remaining(invoice.id),
+                    wait=await self._guard.hold_left(_RTP),
                 )
-        self._unanswered.settled(invoice.id)
+        await self._guard.settle(_RTP, True)
         return invoice
 
     async def _wait_completed(self, invoice: Invoice) -> Invoice:
-        session = self._client.session
-        give_up_at = session.clock() + self._completion_timeout
+        runtime = self._client.runtime
+        give_up_at = runtime.clock() + self._completion_timeout
         # PAID turns COMPLETED by itself; polling at once would only cost a request. The
         # pause leaves half the budget at least, so a poll always gets to run.
-        await session.sleep(min(self._poll_interval, self._completion_timeout / 2))
+        await runtime.sleep(min(self._poll_interval, self._completion_timeout / 2))
         try:
             return await self._client.invoices.wait_for(
                 invoice.id,
                 InvoiceState.COMPLETED,
                 # The pause above counts: completion_timeout bounds the whole wait.
-                timeout=max(give_up_at - session.clock(), 1e-9),
+                timeout=max(give_up_at - runtime.clock(), 1e-9),
                 interval=self._poll_interval,
                 max_interval=self._poll_interval * 10,
             )
@@ -310,13 +301,11 @@ class Run:
             ) from exc
 
     async def _close(self, invoice: Invoice) -> Invoice:
-        self.writes.append("close-intervention")
+        self.writes.append(_CLOSE)
         try:
             closed = await self._client.invoices.close_intervention(invoice.id)
         except _WRITE_FAILURES as exc:
-            closed = await self._reread(
-                invoice.id, "close-intervention", f"failed ({type(exc).__name__})", exc
-            )
+            closed = await self._reread(invoice.id, _CLOSE, f"failed ({type(exc).__name__})", exc)
             if closed.is_intervention_resolved is not True:
                 raise _Failed(
                     f"close-intervention failed ({type(exc).__name__}) and the intervention "
@@ -324,30 +313,28 @@ class Run:
                     exc,
                 ) from exc
         if closed.is_intervention_resolved is not True:
-            closed = await self._reread(
-                invoice.id, "close-intervention", "was answered with it still open", None
-            )
+            closed = await self._reread(invoice.id, _CLOSE, "was answered with it still open", None)
             if closed.is_intervention_resolved is not True:
                 raise _Failed("close-intervention answered but the intervention is still open")
         return closed
 
     async def _reread(
-        self, invoice_id: str, write: str, how: str, cause: BaseException | None
+        self, invoice_id: str, write: Write, how: str, cause: BaseException | None
     ) -> Invoice:
         # After ``write`` ``how`` (failed so, answered so). A failed read ends the run,
         # leaving the next one to decide from the server's state.
         try:
             invoice = self.invoice = await self._client.invoices.get(invoice_id)
         except CalypsoError as exc:
+            # No such invoice or refused credentials: no later run can do better.
+            final = isinstance(exc, _PERMANENT)
             raise _Failed(
                 f"{write} {how} and the invoice could not be re-read ({type(exc).__name__}):"
                 f" whether {write} took effect is unknown; a later run will decide from the "
                 "invoice's state",
                 cause or exc,
-                # No such invoice or refused credentials: no later run can do better.
-                not_before=(
-                    None if isinstance(exc, _PERMANENT) else self._unanswered.remaining(invoice_id)
-                ),
+                wait=0.0 if final else await self._guard.hold_left(_RTP),
+                final=final,
             ) from exc
         return invoice
 
@@ -371,8 +358,13 @@ def _hold_reason(invoice: Invoice, policy: Policy) -> str:
     return f"the policy held this {kind} intervention"
 
 
-def _resolved_reason(invoice: Invoice, writes: list[str]) -> str:
+def _resolved_reason(invoice: Invoice, run: Run) -> str:
     kind = invoice.intervention_type or "intervention"
-    if writes == ["return-to-paid", "close-intervention"]:
+    if run.writes == [_RTP, _CLOSE]:
         return f"{kind} resolved: returned to paid, completed and closed"
-    return f"{kind} resolved by resuming an earlier run (this run: {', '.join(writes)})"
+    if _RTP in run.withheld:
+        return (
+            f"{kind} resolved after another run's return-to-paid (this run withheld its "
+            f"own and sent: {', '.join(run.writes) or 'nothing'})"
+        )
+    return f"{kind} resolved by resuming an earlier run (this run: {', '.join(run.writes)})"
