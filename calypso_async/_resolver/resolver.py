@@ -9,24 +9,22 @@ The flow itself is a :class:`~calypso_async._resolver.run.Run`; executions
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import os
 import socket
-import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Self, TypeAlias
+from typing import TYPE_CHECKING, Self, TypeAlias
 
-from .._aio import being_cancelled, call_back
+from .._aio import call_back
 from .._core import checks
-from .._errors import ConfigurationError, LifecycleError, ResolutionCancelledError
+from .._errors import ConfigurationError, LifecycleError
 from .._types import EventType, Invoice, WebhookEvent
 from .executions import Executions, Settings
 from .memory import MemoryStore
 from .policy import Outcome, Policy, Resolution, default_policy
-from .pool import WorkerPool
-from .ports import Claim, Intake, ResolverStore
+from .ports import Intake, ResolverStore
+from .workers import WorkerMode
 
 if TYPE_CHECKING:
     from .._client import CalypsoClient
@@ -39,17 +37,6 @@ Target: TypeAlias = "WebhookEvent | Invoice | str"
 """What ``resolve``, ``accept`` and ``submit`` take: an event, an invoice, or an id."""
 
 _names = itertools.count(1)
-
-
-class _Drain:
-    """A running ``stop()``: its task and how many callers wait for it."""
-
-    __slots__ = ("task", "unfinished", "waiters")
-
-    def __init__(self, task: asyncio.Task[tuple[str, ...]], unfinished: list[str]) -> None:
-        self.task = task
-        self.unfinished = unfinished
-        self.waiters = 0
 
 
 class InterventionResolver:
@@ -145,31 +132,21 @@ class InterventionResolver:
         self.name = name or f"{socket.gethostname()}/{os.getpid()}/{next(_names)}"
         """This resolver's name in the store's claims."""
         self._on_outcome = on_outcome
-        self._stopping = False
-        self._drain: _Drain | None = None
-        # The tasks that run the policy and on_outcome (executions, workers, the drain):
-        # a stop() from one of them must not wait for the drain, which waits for them.
-        self._own_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-        # The pool's workers: only a run whose waiter is one of them is cancelled by a
-        # shutdown (a direct resolve() its caller cancels is not).
-        self._worker_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-        self._side_reports: set[asyncio.Task[Resolution]] = set()
-        self._unfinished: list[str] = []
+        self._workers = WorkerMode(
+            lambda claim: self._executions.resolve(claim.invoice_id, self._retry_failed, claim),
+            self._report,
+            max_concurrency=max_concurrency,
+            shutdown_grace=shutdown_grace,
+        )
         self._executions = Executions(
             client,
             store,
             self.name,
             settings,
             report=self._report,
-            is_shutdown=lambda: self._stopping and asyncio.current_task() in self._worker_tasks,
-            on_shutdown=self._hand_back,
-            track=self._own_tasks.add,
-        )
-        self._pool: WorkerPool[Claim] = WorkerPool(
-            self._work,
-            max_concurrency=max_concurrency,
-            shutdown_grace=shutdown_grace,
-            name="intervention-resolver",
+            is_shutdown=self._workers.is_shutdown,
+            on_shutdown=self._workers.hand_back,
+            track=self._workers.own_tasks.add,
         )
 
     def __repr__(self) -> str:
@@ -227,7 +204,7 @@ class InterventionResolver:
             asyncio.QueueFull: ``max_queue`` invoices are already waiting; a webhook
                 handler should answer 503 so that Calypso delivers again later.
         """
-        if not self._pool.running:
+        if not self._workers.running:
             raise LifecycleError("intervention-resolver is not running: use it with 'async with'")
         if not isinstance(self._store, MemoryStore):
             raise LifecycleError(
@@ -236,9 +213,7 @@ class InterventionResolver:
             )
         invoice_id = _invoice_id_of(event_or_invoice_id)
         if invoice_id is None:
-            task = asyncio.create_task(self._report(_skip_event(event_or_invoice_id)))
-            self._side_reports.add(task)
-            task.add_done_callback(self._side_reports.discard)
+            self._workers.report_later(_skip_event(event_or_invoice_id))
             return True
         intake = self._store.accept_nowait(invoice_id)
         return intake in (Intake.QUEUED, Intake.AGAIN)
@@ -246,12 +221,8 @@ class InterventionResolver:
     # -- worker mode ------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if self._drain is not None and not self._drain.task.done():
-            raise LifecycleError(
-                "this resolver is still stopping: await its stop() before starting it again"
-            )
         await self._store.open()
-        self._pool.start(self._store.source(self.name, self._lease))
+        self._workers.start(lambda: self._store.source(self.name, self._lease))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -263,9 +234,7 @@ class InterventionResolver:
         With a store shared by other processes, until the store holds nothing pending
         or running, whoever accepted it.
         """
-        await self._pool.join()
-        while self._side_reports:
-            await asyncio.gather(*self._side_reports)
+        await self._workers.join()
 
     async def stop(self) -> tuple[str, ...]:
         """Stop the worker: drain for ``shutdown_grace`` seconds, then cancel the rest.
@@ -291,86 +260,7 @@ class InterventionResolver:
             store, submit them again when the resolver runs again: each new run resumes
             from the invoice's state.
         """
-        drain = self._drain
-        if drain is None or drain.task.done():
-            self._stopping = True
-            self._unfinished = []
-            drain = self._drain = _Drain(
-                asyncio.create_task(self._drain_pool(), name="stop"), self._unfinished
-            )
-            drain.task.add_done_callback(lambda _: self._forget_drain(drain))
-            self._own_tasks.add(drain.task)
-        if asyncio.current_task() in self._own_tasks:
-            return tuple(drain.unfinished)
-        drain.waiters += 1
-        try:
-            return await asyncio.shield(drain.task)
-        except asyncio.CancelledError:
-            if drain.task.cancelled() and not being_cancelled():
-                # The drain was cancelled by an earlier caller who gave up, not this
-                # one: what it gathered is this caller's answer too.
-                return tuple(drain.unfinished)
-            raise
-        finally:
-            drain.waiters -= 1
-            if drain.waiters == 0 and not drain.task.done():
-                # The last caller gave up: no more grace, stop every worker now.
-                drain.task.cancel()
-                await asyncio.wait([drain.task])
-
-    def _forget_drain(self, drain: _Drain) -> None:
-        if self._drain is drain:
-            self._drain = None
-        if not drain.task.cancelled():
-            drain.task.exception()  # retrieved: a failed drain is raised to its callers
-
-    def _hand_back(self, invoice_id: str) -> None:
-        if invoice_id not in self._unfinished:
-            self._unfinished.append(invoice_id)
-
-    async def _drain_pool(self) -> tuple[str, ...]:
-        dropped: list[str] = []
-        try:
-            await self._pool.stop(dropped)
-        except asyncio.CancelledError:
-            # The pool has logged them; the callers still waiting get their ids.
-            for invoice_id in dropped:
-                self._hand_back(invoice_id)
-            raise
-        finally:
-            self._stopping = False  # runs cancelled by this shutdown are marked already
-            for task in self._side_reports:
-                task.cancel()
-        never_started = list(dict.fromkeys(dropped))
-        # Known to the caller before any report: a cancellation below loses none of them.
-        for invoice_id in never_started:
-            self._hand_back(invoice_id)
-        reason = "not started: the resolver shut down first; submit it again"
-        reported = 0
-        try:
-            for invoice_id in never_started:
-                await self._report(
-                    Resolution(
-                        invoice_id, Outcome.FAILED, reason, error=ResolutionCancelledError(reason)
-                    )
-                )
-                reported += 1
-        except asyncio.CancelledError:
-            if unreported := never_started[reported:]:
-                logger.warning(
-                    "stop() was cancelled while reporting; never started, not reported: %s",
-                    ", ".join(unreported),
-                    extra={"calypso_unreported": unreported},
-                )
-            raise
-        return tuple(self._unfinished)
-
-    async def _work(self, claim: Claim) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._own_tasks.add(task)
-            self._worker_tasks.add(task)
-        await self._executions.resolve(claim.invoice_id, self._retry_failed, claim)
+        return await self._workers.stop()
 
     # -- one resolution ---------------------------------------------------------------
 
