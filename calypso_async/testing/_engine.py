@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from .._errors import LifecycleError
 from .._types import EventType, InvoiceState
 from ._delivery import Deliverer
 from ._faults import FaultPlan
@@ -137,9 +138,9 @@ class Engine:
             ) from None
 
     def require_running(self) -> None:
-        """Raise ``RuntimeError`` unless the fake is started."""
+        """Raise ``LifecycleError`` (a ``RuntimeError``) unless the fake is started."""
         if not self.running:
-            raise RuntimeError("FakeCalypso is not running: use 'async with' or await start()")
+            raise LifecycleError("FakeCalypso is not running: use 'async with' or await start()")
 
     def commit(self, events: Sequence[InvoiceEvent]) -> None:
         """Log ``events``, send them to subscribers and start settling what became PAID."""

@@ -9,10 +9,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Self
 
 from .._client import CalypsoClient
-from .._errors import ConfigurationError
+from .._core import checks
+from .._errors import ConfigurationError, LifecycleError
 from ._engine import Engine
 from ._faults import FaultInjection
-from ._records import Delivery, RecordedCall
+from ._records import Delivery, RecordedCall, WrongType
 from ._rules import FAKE_FIAT_RATES
 from ._server import FakeServer
 
@@ -21,12 +22,8 @@ __all__ = ["FakeCalypso"]
 
 def _seconds(name: str, value: float, *, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(
-            f"{name} must be a finite, {'positive' if positive else 'non-negative'} number"
-        )
-    return float(value)
+        raise WrongType(f"{name} must be a number of seconds")
+    return checks.seconds(name, value, allow_zero=not positive)
 
 
 def _skew(value: float) -> float:
@@ -38,11 +35,11 @@ def _skew(value: float) -> float:
 
 def _amount(value: Decimal | str | int) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (Decimal, str, int)):
-        raise TypeError("amount must be a Decimal, str or int (never a float: money is exact)")
+        raise WrongType("amount must be a Decimal, str or int (never a float: money is exact)")
     try:
         return Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"amount {value!r} is not a number") from None
+        raise ConfigurationError(f"amount {value!r} is not a number") from None
 
 
 class FakeCalypso(FaultInjection):
@@ -115,7 +112,7 @@ class FakeCalypso(FaultInjection):
     ) -> None:
         tolerance = _amount(overpay_tolerance)
         if not tolerance.is_finite() or tolerance < 0:
-            raise ValueError("overpay_tolerance must be a fraction of 0 or more")
+            raise ConfigurationError("overpay_tolerance must be a fraction of 0 or more")
         self._host = host
         self._port = port
         self._engine = Engine(
@@ -134,6 +131,7 @@ class FakeCalypso(FaultInjection):
             fiat_rates=fiat_rates,
             seed=seed,
         )
+        self._faults = self._engine.faults
         self._server = FakeServer(self._engine)
         self._started = False
 
@@ -147,11 +145,11 @@ class FakeCalypso(FaultInjection):
         """Start listening and delivering webhooks.
 
         Raises:
-            RuntimeError: It was already started.
+            LifecycleError: It was already started (a ``RuntimeError``).
             OSError: The port is taken.
         """
         if self._started:
-            raise RuntimeError("this FakeCalypso was already started; create a new one")
+            raise LifecycleError("this FakeCalypso was already started; create a new one")
         self._started = True
         await self._engine.start()
         try:
@@ -178,7 +176,7 @@ class FakeCalypso(FaultInjection):
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>`` (the host it listens on), once started."""
         if not self._server.base_url:
-            raise RuntimeError("FakeCalypso is not started yet")
+            raise LifecycleError("FakeCalypso is not started yet")
         return self._server.base_url
 
     @property
@@ -242,9 +240,7 @@ class FakeCalypso(FaultInjection):
 
     @duplicate_deliveries.setter
     def duplicate_deliveries(self, copies: int) -> None:
-        if isinstance(copies, bool) or not isinstance(copies, int) or copies < 0:
-            raise ValueError("duplicate_deliveries must be a whole number of extra copies, >= 0")
-        self._engine.deliverer.duplicates = copies
+        self._engine.deliverer.duplicates = checks.integer("duplicate_deliveries", copies)
 
     @property
     def reorder_deliveries(self) -> bool:
@@ -272,7 +268,8 @@ class FakeCalypso(FaultInjection):
         Raises:
             FakeCalypsoError: Unknown invoice, past its expiration, or a state that takes
                 no payment.
-            TypeError: ``amount`` is a float.
+            ConfigurationError: ``amount`` is a float (also a ``TypeError``) or not a
+                number.
         """
         self._engine.require_running()
         value = _amount(amount)

@@ -7,14 +7,12 @@ subscriptions with ``POST`` and deletes one with ``DELETE``.
 from __future__ import annotations
 
 import enum
-import math
 from collections import deque
-from typing import TYPE_CHECKING
 
 import attrs
 
-if TYPE_CHECKING:
-    from ._engine import Engine
+from .._core import checks
+from .._errors import ConfigurationError
 
 __all__ = ["Fault", "FaultInjection", "FaultKind", "FaultPlan"]
 
@@ -57,18 +55,9 @@ class Fault:
     seconds: float = 0.0
 
 
-def check_times(times: int) -> int:
-    """Return ``times`` if it is a positive int, else raise ``ValueError``."""
-    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-        raise ValueError("times must be a positive integer")
-    return times
-
-
 def check_status(status: int) -> int:
-    """Return ``status`` if it is an HTTP status code, else raise ``ValueError``."""
-    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-        raise ValueError("status must be an HTTP status code (100-599)")
-    return status
+    """Return ``status`` if it is an HTTP status code, else raise ``ConfigurationError``."""
+    return checks.integer("status", status, least=100, most=599)
 
 
 def check_method(method: str | None) -> str | None:
@@ -76,17 +65,10 @@ def check_method(method: str | None) -> str | None:
     if method is None:
         return None
     if not isinstance(method, str) or not method.isalpha():
-        raise ValueError("method must be an HTTP method such as 'POST' or 'DELETE', or None")
+        raise ConfigurationError(
+            "method must be an HTTP method such as 'POST' or 'DELETE', or None"
+        )
     return method.upper()
-
-
-def check_delay(seconds: float) -> float:
-    """Return ``seconds`` if it is a finite, non-negative number, else raise ``ValueError``."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise ValueError("seconds must be a number")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError("seconds must be finite and not negative")
-    return float(seconds)
 
 
 class FaultPlan:
@@ -98,7 +80,7 @@ class FaultPlan:
     def add(self, path: str, fault: Fault) -> None:
         """Queue ``fault`` for the next calls to ``path``."""
         if not isinstance(path, str) or not path.startswith("/"):
-            raise ValueError("path must start with '/', such as '/api/v1/invoice'")
+            raise ConfigurationError("path must start with '/', such as '/api/v1/invoice'")
         self._queues.setdefault(path, deque()).append(fault)
 
     def take(self, path: str, method: str) -> Fault | None:
@@ -131,7 +113,7 @@ class FaultInjection:
     ``DELETE`` to its path, letting other methods through.
     """
 
-    _engine: Engine
+    _faults: FaultPlan
 
     def fail(
         self,
@@ -158,11 +140,11 @@ class FaultInjection:
             method: Only calls with this HTTP method meet the fault (``"DELETE"``);
                 ``None``, the default, is any method.
         """
-        self._engine.faults.add(
+        self._faults.add(
             path,
             Fault(
                 FaultKind.FAIL,
-                check_times(times),
+                checks.integer("times", times, least=1),
                 after_action,
                 check_method(method),
                 status=check_status(status),
@@ -180,8 +162,13 @@ class FaultInjection:
         changes, events, recording): the lost-response case. ``method`` limits the
         fault to calls with that HTTP method (any when ``None``).
         """
-        fault = Fault(FaultKind.DROP, check_times(times), after_action, check_method(method))
-        self._engine.faults.add(path, fault)
+        fault = Fault(
+            FaultKind.DROP,
+            checks.integer("times", times, least=1),
+            after_action,
+            check_method(method),
+        )
+        self._faults.add(path, fault)
 
     def delay(
         self,
@@ -200,12 +187,12 @@ class FaultInjection:
         """
         fault = Fault(
             FaultKind.DELAY,
-            check_times(times),
+            checks.integer("times", times, least=1),
             after_action,
             check_method(method),
-            seconds=check_delay(seconds),
+            seconds=checks.seconds("seconds", seconds, allow_zero=True),
         )
-        self._engine.faults.add(path, fault)
+        self._faults.add(path, fault)
 
     def garbage(
         self, path: str, *, times: int = 1, status: int = 200, method: str | None = None
@@ -217,17 +204,17 @@ class FaultInjection:
         """
         fault = Fault(
             FaultKind.GARBAGE,
-            check_times(times),
+            checks.integer("times", times, least=1),
             True,
             check_method(method),
             status=check_status(status),
         )
-        self._engine.faults.add(path, fault)
+        self._faults.add(path, fault)
 
     def clear_faults(self) -> None:
         """Forget every fault not yet used."""
-        self._engine.faults.clear()
+        self._faults.clear()
 
     def pending_faults(self, path: str | None = None) -> int:
         """How many calls (to ``path``, or to any path) queued faults will still spoil."""
-        return self._engine.faults.pending(path)
+        return self._faults.pending(path)

@@ -7,7 +7,16 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Delivery", "FakeCalypsoError", "RecordedCall"]
+from .._errors import ConfigurationError
+
+__all__ = ["Delivery", "FakeCalypsoError", "RecordedCall", "WrongType"]
+
+
+class WrongType(ConfigurationError, TypeError):
+    """A FakeCalypso argument of the wrong type.
+
+    A ``ConfigurationError``, and a ``TypeError`` as Python's own would be.
+    """
 
 
 class FakeCalypsoError(Exception):
