@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from calypso_async import ConfigurationError, LifecycleError, WebhookEvent, sign, webhook_handler
-from tests.test_inbound import EVENT, SUB_SECRET, signed
+from tests.inbound.test_parse import EVENT, SUB_SECRET, signed
 
 Post = Callable[..., Any]
 

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 from calypso_async import ConfigurationError, sign, verify_signature
 from calypso_async._core.signing import Signer
-
-from .conftest import API_KEY, SECRET_KEY
+from tests.conftest import API_KEY, SECRET_KEY
 
 VECTOR_BODY = '{"timestamp":1}'
 VECTOR_SIGN = (

@@ -25,8 +25,7 @@ from calypso_async import (
     sign,
 )
 from calypso_async._core.json import loads
-
-from .conftest import BASE_URL, SECRET_KEY, load_fixture
+from tests.conftest import BASE_URL, SECRET_KEY, load_fixture
 
 WEBHOOK = "/api/v1/subscription/webhook"
 CREATE = "/api/v1/subscription/webhook/create"

@@ -38,8 +38,7 @@ from calypso_async import (
     sign,
 )
 from calypso_async._core.json import dumps, loads
-
-from .conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, FakeTime, load_fixture
+from tests.conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, FakeTime, load_fixture
 
 INVOICE = "/api/v1/invoice"
 RETURN_TO_PAID = "/api/v1/invoice/return-to-paid"

@@ -29,8 +29,7 @@ from calypso_async import (
     WaitTimeoutError,
 )
 from calypso_async._core.json import loads
-
-from .conftest import BASE_URL, FakeTime, load_fixture
+from tests.conftest import BASE_URL, FakeTime, load_fixture
 
 INVOICE = "/api/v1/invoice"
 INVOICE_ID = "d9732536-acdd-41bd-87c3-ec40aeeb6a37"

@@ -26,8 +26,7 @@ from calypso_async import (
 )
 from calypso_async._core.json import loads
 from calypso_async._types.converter import make_converter, structure
-
-from .conftest import load_fixture
+from tests.conftest import load_fixture
 
 FIXTURE_MODELS = [
     ("invoice_unlimited.json", Invoice),

@@ -25,8 +25,7 @@ from calypso_async import (
     WebhookSubscription,
 )
 from calypso_async._types.converter import _camel, _compiled, _converter, structure
-
-from .reliability.test_bad_input import (
+from tests.reliability.test_bad_input import (
     ACCOUNT_KEYS,
     DATA_KEYS,
     EVENT_KEYS,
@@ -34,7 +33,7 @@ from .reliability.test_bad_input import (
     SUBSCRIPTION_KEYS,
     field_values,
 )
-from .test_models import FIXTURE_MODELS, read
+from tests.types.test_models import FIXTURE_MODELS, read
 
 ENUM_VALUES = [
     str(member)

@@ -13,8 +13,7 @@ from yarl import URL
 
 from calypso_async import CalypsoClient, CalypsoTimeoutError, LifecycleError, sign
 from calypso_async._core.json import loads
-
-from .conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, FakeTime, load_fixture
+from tests.conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, FakeTime, load_fixture
 
 INVOICE_URL = BASE_URL + "/api/v1/invoice"
 INVOICE_BODY = load_fixture("invoice_single_overpay.json")

@@ -10,8 +10,7 @@ from yarl import URL
 
 from calypso_async import AccountBalances, Balance, CalypsoClient, DecodeError
 from calypso_async._core.json import loads
-
-from .conftest import ACCOUNT, BASE_URL, load_fixture
+from tests.conftest import ACCOUNT, BASE_URL, load_fixture
 
 ACCOUNT_PATH = "/api/v1/account"
 

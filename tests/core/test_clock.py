@@ -5,8 +5,7 @@ from __future__ import annotations
 from email.utils import formatdate
 
 from calypso_async._core.clock import ServerClock
-
-from .conftest import FakeTime
+from tests.conftest import FakeTime
 
 
 def _clock(fake_time: FakeTime, **options: object) -> ServerClock:
