@@ -2,13 +2,24 @@
 
 ::
 
-    from calypso_async.stores import MemoryStore
+    from calypso_async.stores import SQLiteStore, store_from_url
 
-    resolver = InterventionResolver(client, store=MemoryStore())
+    async with SQLiteStore("calypso-resolver.db") as store:
+        async with InterventionResolver(client, store=store) as resolver:
+            ...
 
-``MemoryStore`` (the default) keeps it in this process. A store implements
-:class:`ResolverStore`; the value types here are what its operations take and return.
+| store | who shares it |
+|---|---|
+| :class:`MemoryStore` (the default) | the tasks of one process |
+| :class:`SQLiteStore` | the processes of one machine (one SQLite file, WAL mode) |
+| :class:`RedisStore` | any number of machines (needs ``calypso_async[redis]``) |
+
+``store_from_url("memory://" | "sqlite:///path/to/file.db" | "redis://host:6379/0")``
+builds one from a URL. A store implements :class:`ResolverStore`; the value types here
+are what its operations take and return.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ._resolver import (
     Claim,
@@ -19,6 +30,10 @@ from ._resolver import (
     ResolverStore,
     WriteRefused,
 )
+from ._resolver.stores import SQLiteStore, store_from_url
+
+if TYPE_CHECKING:
+    from ._resolver.stores.redis import RedisStore
 
 __all__ = [
     "Claim",
@@ -26,10 +41,28 @@ __all__ = [
     "Intake",
     "MemoryStore",
     "OutcomeRecord",
+    "RedisStore",
     "ResolverStore",
+    "SQLiteStore",
     "WriteRefused",
+    "store_from_url",
 ]
 
 for _name in __all__:
-    globals()[_name].__module__ = __name__
+    if _name != "RedisStore":
+        globals()[_name].__module__ = __name__
 del _name
+
+
+def __getattr__(name: str) -> Any:
+    # RedisStore needs the optional redis package: imported only when asked for.
+    if name == "RedisStore":
+        try:
+            from ._resolver.stores.redis import RedisStore
+        except ImportError as exc:
+            raise ImportError(
+                "RedisStore needs the redis package: pip install 'calypso_async[redis]'"
+            ) from exc
+        RedisStore.__module__ = __name__
+        return RedisStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

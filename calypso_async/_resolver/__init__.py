@@ -7,10 +7,10 @@ makes runs safe to start from anywhere; ``pool.py`` runs them on background work
 ``memory.py`` its in-process implementation; ``resolver.py`` is the public face.
 """
 
-from .memory import MemoryStore
 from .policy import Decision, Outcome, Policy, Resolution, Write, default_policy
 from .ports import Claim, ClaimSource, Intake, OutcomeRecord, ResolverStore, WriteRefused
 from .resolver import InterventionResolver
+from .stores import MemoryStore
 
 __all__ = [
     "Claim",

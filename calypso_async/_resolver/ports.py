@@ -153,6 +153,10 @@ class ResolverStore(Protocol):
         """Raise ``StoreError`` unless the store answers now."""
         ...
 
+    async def counts(self) -> tuple[int, int]:
+        """How many invoices are pending, and how many are claimed right now."""
+        ...
+
     def source(self, owner: str, lease: float) -> ClaimSource:
         """The claims for the workers of one resolver, under the name ``owner``."""
         ...

@@ -21,9 +21,9 @@ from .._core import checks
 from .._errors import ConfigurationError, LifecycleError
 from .._types import EventType, Invoice, WebhookEvent
 from .executions import Executions, Settings
-from .memory import MemoryStore
 from .policy import Outcome, Policy, Resolution, default_policy
 from .ports import Intake, ResolverStore
+from .stores import MemoryStore
 from .workers import WorkerMode
 
 if TYPE_CHECKING:

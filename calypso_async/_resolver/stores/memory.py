@@ -16,10 +16,10 @@ import itertools
 import time
 from collections.abc import Callable
 
-from .._core import checks
-from .._errors import LifecycleError
-from .policy import Outcome, Write
-from .ports import Claim, Intake, OutcomeRecord, WriteRefused
+from ..._core import checks
+from ..._errors import LifecycleError
+from ..policy import Outcome, Write
+from ..ports import Claim, Intake, OutcomeRecord, WriteRefused
 
 __all__ = ["MemoryStore"]
 
@@ -110,6 +110,10 @@ class MemoryStore:
 
     async def ping(self) -> None:
         """Always reachable."""
+
+    async def counts(self) -> tuple[int, int]:
+        """Invoices pending and invoices claimed."""
+        return self._pending, self.running
 
     def source(self, owner: str, lease: float) -> _MemorySource:
         """Start handing claims to the workers of one resolver."""
