@@ -1,7 +1,7 @@
 """An aiohttp.web handler for Calypso webhooks: a thin shell around ``parse_event``.
 
 It answers 2xx only once the event is accepted (handed to the callback, which returned,
-or queued on the resolver), so Calypso delivers again whenever accepting failed.
+or held by the resolver's store), so Calypso delivers again whenever accepting failed.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .._errors import (
     LifecycleError,
     SignatureVerificationError,
     StaleEventError,
+    StoreError,
 )
 from .._types import EventType, WebhookEvent
 from .parse import check_max_age, parse_event
@@ -37,8 +38,9 @@ EventCallback = Callable[[WebhookEvent], "Awaitable[object] | object"]
 class EventSink(Protocol):
     """What takes intervention events off the handler: an ``InterventionResolver``."""
 
-    def submit(self, event_or_invoice_id: WebhookEvent) -> bool:
-        """Queue the event without waiting; raise ``QueueFull`` or ``LifecycleError``."""
+    async def accept(self, event_or_invoice_id: WebhookEvent) -> bool:
+        """Return once the event is held; raise ``StoreError``, ``QueueFull`` or
+        ``LifecycleError`` when it cannot be."""
         ...
 
 
@@ -95,7 +97,7 @@ class WebhookHandler:
         except StaleEventError as exc:
             # Genuine but too old: refusing it would have Calypso retry it for 34 hours
             # and count the refusals toward blocking the subscription.
-            return self._stale(exc.event, exc)
+            return await self._stale(exc.event, exc)
         except DecodeError as exc:
             logger.warning("webhook body refused: %s", exc)
             return web.Response(status=400, text="malformed event")
@@ -118,7 +120,7 @@ class WebhookHandler:
             self._remember(replay_key)
         return web.Response(status=status, text="ok" if status == 200 else "not accepted")
 
-    def _stale(self, event: WebhookEvent, why: StaleEventError) -> web.Response:
+    async def _stale(self, event: WebhookEvent, why: StaleEventError) -> web.Response:
         logger.warning(
             "webhook event %s not passed on: %s",
             event.id,
@@ -128,18 +130,23 @@ class WebhookHandler:
         # The resolver decides from the invoice's state on the server, so an old
         # intervention event is as good as a fresh one; dropping it would leave the
         # intervention open for good.
-        if self._resolver is not None and self._submit(event) != 200:
+        if self._resolver is not None and await self._hand_over(event) != 200:
             return web.Response(status=503, text="not accepted")
         return web.Response(status=200, text="stale: ignored")
 
-    def _submit(self, event: WebhookEvent) -> int:
+    async def _hand_over(self, event: WebhookEvent) -> int:
         if event.event_type is not EventType.INVOICE_PENDING_INTERVENTION:
             return 200
         assert self._resolver is not None
         try:
-            self._resolver.submit(event)
-        except (asyncio.QueueFull, LifecycleError) as exc:
-            logger.error("the resolver cannot take event %s: %s", event.id, exc)
+            await self._resolver.accept(event)
+        except (asyncio.QueueFull, LifecycleError, StoreError) as exc:
+            logger.error(
+                "the resolver cannot take event %s: %s",
+                event.id,
+                exc or type(exc).__name__,
+                extra={"calypso_event_id": event.id, "calypso_invoice_id": event.invoice_id},
+            )
             return 503
         return 200
 
@@ -173,7 +180,7 @@ class WebhookHandler:
                 logger.exception("the webhook callback raised for event %s", event.id)
                 return 500
         if self._resolver is not None:
-            return self._submit(event)
+            return await self._hand_over(event)
         return 200
 
     def _remember(self, key: tuple[str | None, str]) -> None:
@@ -203,8 +210,9 @@ def webhook_handler(
         on_event: Called (sync or async) with every verified event; the delivery is
             answered 200 only after it returns. Called again for a redelivery when the
             resolver answered 503 (see :class:`WebhookHandler`): keep it idempotent.
-        resolver: A running ``InterventionResolver``; ``INVOICE_PENDING_INTERVENTION``
-            events are submitted to it.
+        resolver: An ``InterventionResolver``: ``INVOICE_PENDING_INTERVENTION`` events
+            are handed to its ``accept()``, and the delivery is answered 200 once the
+            resolver's store holds the invoice (503 when it cannot take it).
         max_body_size: Larger bodies are refused with 413 before parsing.
         max_age: Do not pass events older than this to ``on_event`` (see
             ``parse_event``), answering 200 so that Calypso stops delivering them; an

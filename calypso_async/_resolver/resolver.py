@@ -175,9 +175,12 @@ class InterventionResolver:
         Raises:
             StoreError: The store could not take it: answer 503 so that Calypso delivers
                 again.
-            LifecycleError: The in-process store with no resolver running.
+            LifecycleError: The in-process store, and this resolver is not running.
             asyncio.QueueFull: The in-process store is full.
         """
+        if isinstance(self._store, MemoryStore) and not self._workers.running:
+            # Nobody else could ever run what this process's own store holds.
+            raise LifecycleError("intervention-resolver is not running: use it with 'async with'")
         invoice_id = _invoice_id_of(event_or_invoice_id)
         if invoice_id is None:
             await self._report(_skip_event(event_or_invoice_id))

@@ -20,13 +20,13 @@ Post = Callable[..., Any]
 
 
 class RecordingResolver:
-    """Stands in for InterventionResolver.submit."""
+    """Stands in for InterventionResolver.accept."""
 
     def __init__(self, error: BaseException | None = None) -> None:
         self.submitted: list[WebhookEvent] = []
         self.error = error
 
-    def submit(self, event: WebhookEvent) -> bool:
+    async def accept(self, event: WebhookEvent) -> bool:
         if self.error is not None:
             raise self.error
         self.submitted.append(event)
