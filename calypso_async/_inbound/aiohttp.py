@@ -40,7 +40,8 @@ class EventSink(Protocol):
 
     async def accept(self, event_or_invoice_id: WebhookEvent) -> bool:
         """Return once the event is held; raise ``StoreError``, ``QueueFull`` or
-        ``LifecycleError`` when it cannot be."""
+        ``LifecycleError`` when it cannot be.
+        """
         ...
 
 

@@ -16,6 +16,8 @@ import itertools
 import time
 from collections.abc import Callable
 
+import attrs
+
 from ..._core import checks
 from ..._errors import LifecycleError
 from ..policy import Outcome, Write
@@ -102,6 +104,12 @@ class MemoryStore:
 
     # -- lifecycle ---------------------------------------------------------------------
 
+    async def __aenter__(self) -> MemoryStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     async def open(self) -> None:
         """Nothing to connect to."""
 
@@ -183,6 +191,19 @@ class MemoryStore:
         entry.attempt += 1
         return Claim(invoice_id, entry.token, owner, entry.attempt)
 
+    async def next_claim(self, owner: str, lease: float, *, wait: float = 0.0) -> Claim | None:
+        """Claim the next queued invoice now, outside any worker pool (``None``: none).
+
+        For code that drives the store itself; a resolver's workers use :meth:`source`.
+        """
+        while self._queue is not None and not self._queue.empty():
+            invoice_id = self._queue.get_nowait()
+            self._queue.task_done()
+            entry = self._entries.get(invoice_id)
+            if entry is not None and entry.token is None:
+                return self._claim_entry(invoice_id, entry, owner)
+        return None
+
     async def claim(self, invoice_id: str, owner: str, lease: float) -> Claim | None:
         """Claim ``invoice_id`` (see ``ResolverStore.claim``); leases never run out here."""
         entry = self._entries.get(invoice_id)
@@ -207,7 +228,7 @@ class MemoryStore:
             return
         entry = self._entries[claim.invoice_id]
         if outcome is not None:
-            self._outcomes[claim.invoice_id] = outcome
+            self._outcomes[claim.invoice_id] = attrs.evolve(outcome, at=self._now())
             self._outcomes.move_to_end(claim.invoice_id)
             while len(self._outcomes) > self._keep:
                 self._outcomes.popitem(last=False)

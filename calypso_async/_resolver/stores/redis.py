@@ -15,6 +15,7 @@ forgets what was accepted.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -96,6 +97,7 @@ class RedisStore:
         self._keep_ms = int(checks.seconds("keep", keep) * 1000)
         self._socket_timeout = checks.seconds("socket_timeout", socket_timeout)
         self._redis: aioredis.Redis | None = None
+        self._opening: asyncio.Lock | None = None
         self._scripts: dict[str, Any] = {}
         self._stream = self._prefix + "intake"
         self._entries = self._prefix + "entries"
@@ -123,29 +125,37 @@ class RedisStore:
         """Connect, check the server answers and make the consumer group; idempotent."""
         if self._redis is not None:
             return
-        client = aioredis.Redis.from_url(
-            self._url,
-            decode_responses=True,
-            socket_connect_timeout=self._socket_timeout,
-            socket_timeout=self._socket_timeout,
-            health_check_interval=30,
-        )
-        try:
-            await client.ping()
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._scripts:
+                return  # opened by another task meanwhile
+            client = aioredis.Redis.from_url(
+                self._url,
+                decode_responses=True,
+                socket_connect_timeout=self._socket_timeout,
+                socket_timeout=self._socket_timeout,
+                health_check_interval=30,
+            )
             try:
-                await client.xgroup_create(self._stream, _GROUP, id="0", mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-        except RedisError as exc:
-            await client.aclose()
-            raise self._error(exc) from None
-        self._scripts = {name: client.register_script(getattr(lua, name)) for name in lua.__all__}
-        self._redis = client
+                await client.ping()
+                try:
+                    await client.xgroup_create(self._stream, _GROUP, id="0", mkstream=True)
+                except ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+            except RedisError as exc:
+                await client.aclose()
+                raise self._error(exc) from None
+            self._scripts = {
+                name: client.register_script(getattr(lua, name)) for name in lua.__all__
+            }
+            self._redis = client
 
     async def aclose(self) -> None:
         """Close the connections; idempotent."""
         client, self._redis = self._redis, None
+        self._scripts = {}
         if client is not None:
             await client.aclose()
 

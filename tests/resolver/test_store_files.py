@@ -1,0 +1,128 @@
+"""Opening stores: URLs, files that are not stores, servers that are not there, secrets."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from calypso_async import ConfigurationError, StoreError
+from calypso_async.stores import MemoryStore, SQLiteStore, store_from_url
+from tests.stores import redis_url
+
+# -- store_from_url ---------------------------------------------------------------------
+
+
+def test_each_scheme_gives_its_store(tmp_path: Path) -> None:
+    """memory://, sqlite:/// (relative, or absolute with a fourth slash), redis://."""
+    assert isinstance(store_from_url("memory://"), MemoryStore)
+    relative = store_from_url("sqlite:///./calypso-resolver.db")
+    assert isinstance(relative, SQLiteStore)
+    assert relative.path == Path("./calypso-resolver.db")
+    absolute = store_from_url(f"sqlite:///{tmp_path}/resolver.db")
+    assert isinstance(absolute, SQLiteStore)
+    assert absolute.path == tmp_path / "resolver.db"
+    assert type(store_from_url("redis://127.0.0.1:6379/0")).__name__ == "RedisStore"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://db/shop",
+        "sqlite.db",
+        "sqlite:///",
+        "sqlite://relative.db",
+        "memory://somewhere",
+        "redis://:6379/0",
+        "redis://host:notaport/0",
+        "",
+    ],
+)
+def test_a_url_that_names_no_store_is_a_configuration_error(url: str) -> None:
+    """Refused before any I/O, naming what is accepted."""
+    with pytest.raises(ConfigurationError) as info:
+        store_from_url(url)
+    message = str(info.value)
+    assert "sqlite:///" in message or "redis://" in message or "memory://" in message
+
+
+def test_a_redis_password_never_shows(tmp_path: Path) -> None:
+    """Neither the URL, the repr nor an error names the password."""
+    store = store_from_url("redis://shop:hunter2secret@127.0.0.1:6379/0")
+    assert "hunter2secret" not in store.url
+    assert "hunter2secret" not in repr(store)
+    assert store.url == "redis://shop:***@127.0.0.1:6379/0"
+
+
+async def test_an_unreachable_redis_is_a_store_error_without_the_password() -> None:
+    """A server that is not there: StoreError, quickly, the password masked."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    store = store_from_url(f"redis://:hunter2secret@127.0.0.1:{port}/0", socket_timeout=1)
+    with pytest.raises(StoreError) as info:
+        await store.open()
+    assert "hunter2secret" not in str(info.value)
+    assert f"127.0.0.1:{port}" in str(info.value)
+    await store.aclose()
+
+
+# -- SQLite files -------------------------------------------------------------------------
+
+
+async def test_a_new_file_becomes_a_store_and_reopens(tmp_path: Path) -> None:
+    """The first open makes the schema; later opens (other processes) find it."""
+    path = tmp_path / "resolver.db"
+    async with SQLiteStore(path) as store:
+        assert (await store.accept("inv-1")).value == "queued"
+    async with SQLiteStore(path) as again:
+        assert await again.counts() == (1, 0)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_another_applications_sqlite_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """A database someone else made is never written to."""
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total TEXT)")
+        conn.execute("INSERT INTO orders (total) VALUES ('10.234')")
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a calypso_async resolver store"):
+        await SQLiteStore(path).open()
+    assert path.read_bytes() == before
+
+
+async def test_a_file_that_is_not_sqlite_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """Garbage (or a truncated download) is refused, never overwritten."""
+    path = tmp_path / "resolver.db"
+    path.write_bytes(b"this is a shopping list, not a database\n" * 100)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="refusing"):
+        await SQLiteStore(path).open()
+    assert path.read_bytes() == before
+
+
+async def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    """A schema this SDK does not know is not guessed at."""
+    path = tmp_path / "resolver.db"
+    async with SQLiteStore(path):
+        pass
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="version 99"):
+        await SQLiteStore(path).open()
+
+
+async def test_a_file_in_a_missing_folder_is_a_clear_store_error(tmp_path: Path) -> None:
+    """Cannot open: says which file, and why."""
+    with pytest.raises(StoreError, match="cannot open"):
+        await SQLiteStore(tmp_path / "no" / "such" / "folder.db").open()
+
+
+async def test_redis_store_round_trip_on_the_test_server() -> None:
+    """The test server is reachable (the Redis tests ran against a real one)."""
+    async with store_from_url(redis_url(), namespace="probe") as store:  # type: ignore[attr-defined]
+        await store.ping()
