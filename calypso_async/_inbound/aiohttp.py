@@ -39,9 +39,7 @@ class EventSink(Protocol):
     """What takes intervention events off the handler: an ``InterventionResolver``."""
 
     async def accept(self, event_or_invoice_id: WebhookEvent) -> bool:
-        """Return once the event is held; raise ``StoreError``, ``QueueFull`` or
-        ``LifecycleError`` when it cannot be.
-        """
+        """Return once the event is held (``StoreError`` and friends when it cannot be)."""
         ...
 
 
