@@ -90,6 +90,11 @@ class FakeCalypso(FaultInjection):
         seed: Seeds the shuffling of :attr:`reorder_deliveries`.
         fiat_rates: Crypto per fiat unit for ``single-fiat`` invoices, keyed
             ``(fiatCurrency, currency)``; :data:`FAKE_FIAT_RATES` by default.
+        accept_repeated_return_to_paid: Answer a return-to-paid for an invoice already
+            returned to paid (``PAID`` or ``COMPLETED``) with 200 instead of a 400, and
+            count it in :attr:`returns_to_paid`, as money taken twice. Calypso does not
+            document what it does: a test that must not rely on the server refusing a
+            second one turns this on.
     """
 
     def __init__(
@@ -109,6 +114,7 @@ class FakeCalypso(FaultInjection):
         webhook_timeout: float = 5.0,
         seed: int | None = None,
         fiat_rates: Mapping[tuple[str, str], Decimal] = FAKE_FIAT_RATES,
+        accept_repeated_return_to_paid: bool = False,
     ) -> None:
         tolerance = _amount(overpay_tolerance)
         if not tolerance.is_finite() or tolerance < 0:
@@ -131,6 +137,7 @@ class FakeCalypso(FaultInjection):
             fiat_rates=fiat_rates,
             seed=seed,
         )
+        self._engine.book.accept_repeated_return_to_paid = bool(accept_repeated_return_to_paid)
         self._faults = self._engine.faults
         self._server = FakeServer(self._engine)
         self._started = False
@@ -232,6 +239,20 @@ class FakeCalypso(FaultInjection):
     @clock_skew.setter
     def clock_skew(self, seconds: float) -> None:
         self._engine.clock_skew = _skew(seconds)
+
+    @property
+    def accept_repeated_return_to_paid(self) -> bool:
+        """Whether a second return-to-paid for an invoice is taken (and counted)."""
+        return self._engine.book.accept_repeated_return_to_paid
+
+    @accept_repeated_return_to_paid.setter
+    def accept_repeated_return_to_paid(self, on: bool) -> None:
+        self._engine.book.accept_repeated_return_to_paid = bool(on)
+
+    @property
+    def returns_to_paid(self) -> dict[str, int]:
+        """Return-to-paid calls the fake carried out, per invoice id (the money taken)."""
+        return dict(self._engine.book.returns_to_paid)
 
     @property
     def duplicate_deliveries(self) -> int:

@@ -67,6 +67,9 @@ class InvoiceBook:
         self.fiat_rates = fiat_rates
         self.invoices: dict[str, FakeInvoice] = {}
         self.balances: dict[str, Decimal] = {}
+        self.accept_repeated_return_to_paid = False
+        self.returns_to_paid: dict[str, int] = {}
+        """Return-to-paid calls accepted per invoice: the money the merchant took."""
         self._by_key: dict[str, str] = {}
 
     def find(self, invoice_id: str) -> FakeInvoice:
@@ -216,12 +219,22 @@ class InvoiceBook:
         :meth:`close_intervention`.
         """
         invoice = self.find(invoice_id)
+        if (
+            self.accept_repeated_return_to_paid
+            and invoice.intervention_type is not None
+            and invoice.state in (InvoiceState.PAID, InvoiceState.COMPLETED)
+        ):
+            # What Calypso does with a second one is undocumented: this fake can take it,
+            # and counts it, so that a test proves the SDK never sends it.
+            self.returns_to_paid[invoice_id] = self.returns_to_paid.get(invoice_id, 0) + 1
+            return []
         if invoice.state is not InvoiceState.PENDING_INTERVENTION:
             raise _invalid_state(
                 f"invoice {invoice_id} is {invoice.state}: return-to-paid needs "
                 "PENDING_INTERVENTION"
             )
         invoice.state = InvoiceState.PAID
+        self.returns_to_paid[invoice_id] = self.returns_to_paid.get(invoice_id, 0) + 1
         message = "Returned to paid by the merchant"
         return [_event(invoice, EventType.INVOICE_PAID, EventLevel.SUCCESS, message, now)]
 

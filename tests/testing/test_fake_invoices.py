@@ -231,3 +231,26 @@ async def test_unlimited_invoice_takes_payment_after_payment(
     await fake.settle(invoice.id)
     assert fake.balances == {"ETH": Decimal("0.3")}
     assert (await client.invoices.get(invoice.id)).intervention_type is None
+
+
+async def test_a_repeated_return_to_paid_can_be_taken_and_counted_as_money_taken(
+    client: CalypsoClient, fake: FakeCalypso
+) -> None:
+    """Refused by default; with the switch on, taken (200) and counted: a test that must
+    not rely on the server refusing a second one sees it as money taken twice."""
+    invoice_id = await create(client)
+    await fake.pay(invoice_id, "10.50")
+    await client.invoices.return_to_paid(invoice_id)
+    with pytest.raises(BadRequestError):
+        await client.invoices.return_to_paid(invoice_id)
+    assert fake.returns_to_paid == {invoice_id: 1}
+    fake.accept_repeated_return_to_paid = True
+    again = await client.invoices.return_to_paid(invoice_id)
+    assert again.state is InvoiceState.PAID
+    await fake.settle(invoice_id)
+    await client.invoices.return_to_paid(invoice_id)
+    assert fake.returns_to_paid == {invoice_id: 3}
+    plain = await create(client)
+    await fake.pay(plain, "10.234")  # paid exactly: no intervention, nothing to take
+    with pytest.raises(BadRequestError):
+        await client.invoices.return_to_paid(plain)

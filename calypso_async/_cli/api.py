@@ -1,0 +1,113 @@
+"""The read-only API commands: ``invoice get``, ``account balances``, ``webhooks list``.
+
+They talk to the real API with the ``CALYPSO_*`` environment variables
+(``CalypsoClient.from_env``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from .._client import CalypsoClient
+from .._core.json import dumps, format_decimal
+from .._errors import CalypsoError, ConfigurationError
+from .args import PROG, env_problem
+
+__all__ = ["add_parsers", "run"]
+
+
+def add_parsers(commands: Any) -> None:
+    """Add the ``invoice``, ``account`` and ``webhooks`` commands to ``commands``."""
+    invoice = commands.add_parser("invoice", help="invoice calls (CALYPSO_* variables)")
+    invoice_commands = invoice.add_subparsers(dest="action", metavar="ACTION", required=True)
+    get = invoice_commands.add_parser("get", help="show one invoice")
+    get.add_argument("id", help="the invoice id")
+
+    account = commands.add_parser("account", help="account calls (CALYPSO_* variables)")
+    account_commands = account.add_subparsers(dest="action", metavar="ACTION", required=True)
+    account_commands.add_parser("balances", help="show the account's balances")
+
+    webhooks = commands.add_parser("webhooks", help="webhook calls (CALYPSO_* variables)")
+    webhook_commands = webhooks.add_subparsers(dest="action", metavar="ACTION", required=True)
+    webhook_commands.add_parser("list", help="list webhook subscriptions (no secrets)")
+
+
+def run(args: argparse.Namespace, out: Any) -> int:
+    """Run one API command; 0 done, 1 an API or network error, 2 a configuration error."""
+    api_commands: dict[tuple[str, str], _ApiCommand] = {
+        ("invoice", "get"): _invoice_get,
+        ("account", "balances"): _account_balances,
+        ("webhooks", "list"): _webhooks_list,
+    }
+    return asyncio.run(_with_client(api_commands[args.command, args.action], args, out))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_show(item) for item in value) or "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_show(item)}" for key, item in value.items())
+    return str(value)
+
+
+def _json_value(value: Any) -> str:
+    """A value as JSON writes it (``true``, ``null``, every digit), strings unquoted."""
+    return value if isinstance(value, str) else dumps(value).decode()
+
+
+async def _invoice_get(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
+    invoice = await client.invoices.get(args.id)
+    # The wire names and values, so what is shown matches the Calypso docs one to one.
+    for key, value in invoice.raw.items():
+        print(f"{key}: {_json_value(value)}", file=out)
+
+
+async def _account_balances(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
+    balances = await client.account.balances()
+    print(f"account {balances.account} ({balances.name or 'no name'})", file=out)
+    if not balances.balances:
+        print("  no balances", file=out)
+    for balance in balances.balances:
+        print(f"  {_show(balance.amount)} {balance.currency}", file=out)
+
+
+async def _webhooks_list(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
+    subscriptions = await client.webhooks.list()
+    if not subscriptions:
+        print("no webhook subscriptions", file=out)
+    for sub in subscriptions:
+        # The secret key is deliberately not shown.
+        print(
+            f"{sub.request_id}  {sub.url}  events={_show(sub.notification_event_types)}  "
+            f"services={_show(sub.notification_service_types)}  "
+            f"errors={sub.blocked_by_error_count}",
+            file=out,
+        )
+
+
+_ApiCommand = Callable[[CalypsoClient, argparse.Namespace, Any], Awaitable[None]]
+
+
+async def _with_client(command: _ApiCommand, args: argparse.Namespace, out: Any) -> int:
+    try:
+        client = CalypsoClient.from_env()
+    except ConfigurationError as exc:
+        print(f"{PROG}: {env_problem(exc)}", file=sys.stderr)
+        return 2
+    try:
+        async with client:
+            await command(client, args, out)
+    except ConfigurationError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except CalypsoError as exc:
+        print(f"{PROG}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
