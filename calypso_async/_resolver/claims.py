@@ -61,6 +61,8 @@ class ClaimGuard:
     @property
     def lost(self) -> bool:
         """Whether the claim is known to be gone (taken over, or not renewed in time)."""
+        if not self.store.shared:
+            return self._lost
         return self._lost or time.monotonic() >= self._valid_until
 
     def keep_alive(self) -> None:
@@ -95,8 +97,8 @@ class ClaimGuard:
             if not held:
                 self._lost = True
                 logger.warning(
-                    "invoice %s: the claim was taken over by another worker; this run "
-                    "sends no more writes",
+                    "invoice %s: the claim ran out (not renewed in time, or taken over by "
+                    "another worker); this run sends no more writes",
                     self.claim.invoice_id,
                     extra={"calypso_invoice_id": self.claim.invoice_id},
                 )

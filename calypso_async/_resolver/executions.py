@@ -219,7 +219,19 @@ class Executions:
                 attempts=len(runs),
             )
         await guard.stop()
-        await self._keep(claim, resolution)
+        if resolution.outcome is Outcome.FAILED and (
+            guard.lost or isinstance(resolution.error, StoreError)
+        ):
+            # Not the flow's failure but the store's, or this run's claim lapsed: the
+            # invoice goes back to the queue for any worker (unless another holds it
+            # already), instead of being parked as failed for a human.
+            await self._give_back(claim, None)
+            if self._store.shared:
+                resolution = attrs.evolve(
+                    resolution, reason=f"{resolution.reason}; back in the store's queue"
+                )
+        else:
+            await self._keep(claim, resolution)
         try:
             return await self._report(resolution)
         except asyncio.CancelledError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from ..._errors import ConfigurationError
 from ..ports import ResolverStore
@@ -22,8 +22,9 @@ def store_from_url(url: str, **options: Any) -> ResolverStore:
     * ``memory://``: a :class:`MemoryStore` (this process only).
     * ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (the path is
       what follows ``sqlite:///``, as in SQLAlchemy): a ``SQLiteStore``.
-    * ``redis://[user:password@]host[:port][/db]`` or ``rediss://...`` (TLS): a
-      ``RedisStore`` (needs the ``redis`` extra: ``pip install 'calypso_async[redis]'``).
+    * ``redis://[user:password@]host[:port][/db][?namespace=shop]`` or ``rediss://...``
+      (TLS): a ``RedisStore`` (needs the ``redis`` extra: ``pip install
+      'calypso_async[redis]'``); ``namespace`` prefixes its keys (``calypso``).
 
     Args:
         url: The store's URL.
@@ -58,6 +59,11 @@ def store_from_url(url: str, **options: Any) -> ResolverStore:
         if not host:
             raise ConfigurationError("a Redis store URL names a host: redis://host:port/0")
         del port
+        query = parse_qs(parts.query)
+        if "namespace" in query:
+            options.setdefault("namespace", query.pop("namespace")[-1])
+            rest = urlencode(query, doseq=True)
+            url = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
         try:
             from .redis import RedisStore
         except ImportError:
