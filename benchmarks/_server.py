@@ -30,15 +30,24 @@ class FakeServerProcess:
     Args:
         settle_delay: Seconds from PAID to COMPLETED; ``None``: never by itself.
         latency: Seconds the fake adds before every answer.
+        accept_repeated_return_to_paid: Take (and count) a second return-to-paid.
     """
 
-    def __init__(self, *, settle_delay: float | None = 0.05, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        settle_delay: float | None = 0.05,
+        latency: float = 0.0,
+        accept_repeated_return_to_paid: bool = False,
+    ) -> None:
         self._args = [
             "--settle-delay",
             "none" if settle_delay is None else repr(settle_delay),
             "--latency",
             repr(latency),
         ]
+        if accept_repeated_return_to_paid:
+            self._args.append("--accept-repeated-return-to-paid")
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._replies: collections.deque[asyncio.Future[str]] = collections.deque()

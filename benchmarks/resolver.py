@@ -8,6 +8,9 @@ interventions/s, the wall time to drain, HTTP requests per resolved intervention
 RSS, and checks every outcome against the server: overpaid ones must end RESOLVED
 (COMPLETED, intervention closed), underpaid ones HELD with nothing written. A wrong
 outcome fails the run (exit 1); timings never do.
+
+``--store memory,sqlite,redis`` (or ``all``) and ``--workers 1,2,4`` measure the resolver
+on its stores instead, in worker processes: see ``benchmarks/_stores.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import collections
 import gc
+import os
 import random
 import sys
 import time
@@ -33,7 +37,7 @@ from calypso_async import (
     Resolution,
 )
 
-from . import _stats
+from . import _stats, _stores
 from ._raw import SDK_CONNECTION_LIMIT
 from ._rounds import create_invoices
 from ._server import FakeServerProcess
@@ -69,7 +73,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--output", type=Path, default=_stats.default_output("resolver"), help="JSON path"
     )
     parser.add_argument("--quiet", action="store_true", help="print only the results")
+    parser.add_argument(
+        "--store",
+        help="run worker processes on stores instead: a comma list of memory, sqlite, "
+        "redis, or 'all' (memory and the durable stores side by side)",
+    )
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="with --store: worker processes per durable-store run, a comma list (1,2,4)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("CALYPSO_TEST_REDIS_URL"),
+        help="with --store redis: the server (default: a redis-server of its own)",
+    )
     args = parser.parse_args(argv)
+    if args.store is not None:
+        kinds = ["memory", "sqlite", "redis"] if args.store == "all" else args.store.split(",")
+        if not kinds or not set(kinds) <= {"memory", "sqlite", "redis"}:
+            parser.error("--store takes memory, sqlite, redis (comma-separated) or all")
+        args.stores = kinds
+        try:
+            args.worker_counts = [int(n) for n in args.workers.split(",")]
+        except ValueError:
+            parser.error("--workers takes whole numbers, comma-separated")
+        if not all(n >= 1 for n in args.worker_counts):
+            parser.error("--workers must be at least 1")
     if args.interventions < 1 or args.max_concurrency < 1:
         parser.error("--interventions and --max-concurrency must be at least 1")
     if not 0 <= args.overpay_share <= 1:
@@ -325,8 +355,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.quiet:
             print(message, file=sys.stderr, flush=True)
 
-    data = asyncio.run(run(args, log))
     output: Path = args.output
+    if args.store is not None:
+        data = asyncio.run(_stores.run(args, log))
+        _stats.write_json(output, data)
+        print(_stores.report(data))
+        print(f"results: {output}")
+        return 0 if all(r["outcomes_right"] == r["interventions"] for r in data["runs"]) else 1
+    data = asyncio.run(run(args, log))
     _stats.write_json(output, data)
     print(report(data))
     print(f"results: {output}")

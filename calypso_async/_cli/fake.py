@@ -4,7 +4,9 @@ With ``--commands`` the fake also reads simulation commands from standard input,
 line, and answers each with one line (``ok ID STATE`` or ``error MESSAGE``); the end of
 the input stops it. This is how another process (a script, a benchmark) pays invoices::
 
-    pay ID AMOUNT     mempool ID     settle ID     expire ID
+    pay ID AMOUNT     mempool ID     settle ID     expire ID     returns ID
+
+``returns ID`` answers ``ok ID N``: the return-to-paid calls carried out for the invoice.
 """
 
 from __future__ import annotations
@@ -71,7 +73,13 @@ def run(args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-_COMMAND_ARGS = {"pay": ("ID", "AMOUNT"), "mempool": ("ID",), "settle": ("ID",), "expire": ("ID",)}
+_COMMAND_ARGS = {
+    "pay": ("ID", "AMOUNT"),
+    "mempool": ("ID",),
+    "settle": ("ID",),
+    "expire": ("ID",),
+    "returns": ("ID",),
+}
 _COMMAND_USAGE = ", ".join(" ".join((name, *words)) for name, words in _COMMAND_ARGS.items())
 
 
@@ -97,6 +105,8 @@ async def _command(fake: FakeCalypso, line: str) -> str:
     expected = _COMMAND_ARGS.get(name)
     if expected is None or len(words) != len(expected):
         return f"error unknown command {line.strip()!r} (commands: {_COMMAND_USAGE})"
+    if name == "returns":  # how many return-to-paid calls the fake carried out
+        return f"ok {words[0]} {fake.returns_to_paid.get(words[0], 0)}"
     try:
         invoice = await getattr(fake, name)(*words)
     except (FakeCalypsoError, ValueError) as exc:

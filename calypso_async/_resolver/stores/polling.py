@@ -62,9 +62,16 @@ class PollingSource:
         self._backoff = backoff
         self._closed = False
         self._failing_since: float | None = None
+        # One worker asks the store at a time; the idle others wait their turn here, so
+        # an idle process costs the store one poll per interval, not one per worker.
+        self._turn = asyncio.Lock()
 
     async def take(self) -> Claim:
         """Wait for the next due invoice and return it claimed."""
+        async with self._turn:
+            return await self._poll()
+
+    async def _poll(self) -> Claim:
         delay = 0.1
         while True:
             try:

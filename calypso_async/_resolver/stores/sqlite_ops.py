@@ -111,10 +111,13 @@ def transaction(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> T
     conn.execute("BEGIN" if getattr(fn, "reads_only", False) else "BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A failed COMMIT (busy, on a connection that does not wait) leaves the
+        # transaction open, holding the write lock against every other process.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return result
 
 
