@@ -19,19 +19,22 @@ def blocks(kind: str) -> list[str]:
 
 
 def test_readme_marks_its_runnable_examples() -> None:
-    """The quick start, the worker and the pytest example are all under test."""
-    assert len(blocks("run")) == 2
+    """The quick start, the worker, many workers and the pytest example are under test."""
+    assert len(blocks("run")) == 3
     assert len(blocks("pytest")) == 1
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_runnable_example_runs_as_written(index: int, capsys: pytest.CaptureFixture[str]) -> None:
-    """Quick start prints COMPLETED; the worker resolves two orders and holds one."""
+    """Quick start prints COMPLETED; the worker resolves two orders and holds one; two
+    resolvers sharing a SQLite file return each invoice to paid once."""
     code = blocks("run")[index]
     exec(compile(code, f"README.md example {index}", "exec"), {"__name__": "__readme__"})  # noqa: S102
     out = capsys.readouterr().out
     if index == 0:
         assert out.strip() == "COMPLETED 10.234"
+    elif index == 2:
+        assert out.strip() == "10 invoices, returned to paid [1] time(s)"
     else:
         lines = sorted(out.strip().splitlines())
         assert [line.split(" (")[0] for line in lines] == [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sqlite3
 from pathlib import Path
@@ -126,3 +127,35 @@ async def test_redis_store_round_trip_on_the_test_server() -> None:
     """The test server is reachable (the Redis tests ran against a real one)."""
     async with store_from_url(redis_url(), namespace="probe") as store:  # type: ignore[attr-defined]
         await store.ping()
+
+
+async def test_a_checkpoint_leaves_the_waiting_connection_usable(tmp_path: Path) -> None:
+    """The thread's connection serves checkpoints and the operations that must wait for
+    another process's lock: a checkpoint must not leave it mid-statement."""
+    async with SQLiteStore(tmp_path / "resolver.db") as store:
+        await store.accept("inv-1")
+        store._start_checkpoint()
+        assert store._checkpoint is not None
+        await store._checkpoint
+        from calypso_async._resolver.stores import sqlite_ops
+
+        assert await store._run_waiting(sqlite_ops.counts) == (1, 0)
+        assert (await store._run_waiting(sqlite_ops.claim, None, "t", "w", 2e9, 3e9)) == (
+            "inv-1",
+            1,
+        )
+
+
+async def test_another_process_holding_the_write_lock_is_waited_for(tmp_path: Path) -> None:
+    """While another connection holds the write lock, an operation waits on the store's
+    thread instead of failing, and goes through once the lock is free."""
+    path = tmp_path / "resolver.db"
+    async with SQLiteStore(path) as store:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        accepting = asyncio.ensure_future(store.accept("inv-1"))
+        await asyncio.sleep(0.2)
+        assert not accepting.done(), "it waits for the lock"
+        other.execute("COMMIT")
+        other.close()
+        assert (await accepting).value == "queued"

@@ -231,7 +231,7 @@ class SQLiteStore:
         if self._checkpoint is not None and not self._checkpoint.done():
             return
         self._checkpoint = asyncio.get_running_loop().run_in_executor(
-            executor, conn.execute, "PRAGMA wal_checkpoint(PASSIVE)"
+            executor, ops.checkpoint, conn
         )
         self._checkpoint.add_done_callback(lambda done: done.exception())
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from ..policy import Outcome, Write
 from ..ports import OutcomeRecord, WriteRefused
 
-__all__ = ["Foreign", "prepare", "transaction"]
+__all__ = ["Foreign", "checkpoint", "prepare", "transaction"]
 
 T = TypeVar("T")
 
@@ -99,6 +99,13 @@ def prepare(conn: sqlite3.Connection, application_id: int, version: int, synchro
     if str(mode).lower() != "wal":
         raise sqlite3.OperationalError(f"WAL mode refused (journal_mode is {mode})")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Fold the write-ahead log back into the file, without waiting for anyone."""
+    # Read to the end: a statement left with a row to read keeps the connection busy,
+    # and its next COMMIT fails ("SQL statements in progress").
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _reads(fn: Callable[..., T]) -> Callable[..., T]:
