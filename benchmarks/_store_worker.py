@@ -23,20 +23,25 @@ from typing import Any
 from calypso_async import CalypsoClient, InterventionResolver, Resolution
 from calypso_async.stores import store_from_url
 
-# The operations a resolution makes. Claims are timed in the step that takes them
-# (_claim, _claim_script), not in next_claim, whose idle waits for work are not work;
-# counts() only serves join().
-_OPERATIONS = (
-    "accept",
-    "renew",
-    "release",
-    "begin_write",
-    "settle_write",
-    "write_landed",
-    "write_hold",
-    "_claim",
-    "_claim_script",
-)
+# The store operations a resolution makes, by the methods that send them: for Redis
+# every Lua script (each one round trip: intake, claims, the write-ahead record,
+# release) and the one plain read; for SQLite each operation and each claim attempt;
+# memory's are dictionary lookups. Waiting for work (a blocking read, a sleep between
+# polls) is not timed, and counts() only serves join().
+_OPERATIONS = {
+    "RedisStore": ("_script", "write_hold"),
+    "SQLiteStore": (
+        "accept",
+        "renew",
+        "release",
+        "begin_write",
+        "settle_write",
+        "write_landed",
+        "write_hold",
+        "_claim",
+    ),
+    "MemoryStore": ("accept", "release", "begin_write", "settle_write", "write_landed"),
+}
 
 
 class StoreMeter:
@@ -48,7 +53,7 @@ class StoreMeter:
 
     def install(self, store: Any) -> None:
         cls = type(store)
-        for name in _OPERATIONS:
+        for name in _OPERATIONS[cls.__name__]:
             original = getattr(cls, name, None)
             if original is not None:
                 setattr(cls, name, self._wrap(original))

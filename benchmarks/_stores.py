@@ -214,6 +214,7 @@ async def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
                     runs.append(await _one_run(server, client, kind, url, workers, args, log))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    _store_cpu(runs)
     return {
         "benchmark": "resolver-stores",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -228,6 +229,23 @@ async def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str,
         "runs": runs,
         "targets": _targets(runs),
     }
+
+
+def _store_cpu(runs: Sequence[dict[str, Any]]) -> None:
+    """What the store costs in CPU: a run's CPU per resolution beyond memory's.
+
+    The time awaited in store calls is no measure of it under load: with a hundred runs
+    in flight it is mostly the event loop serving the others first.
+    """
+    memory = next((r for r in runs if r["store"] == "memory"), None)
+    for run in runs:
+        if memory is None or run["store"] == "memory":
+            run["store_cpu_ms_per_resolution"] = None
+            run["store_cpu_share"] = None
+            continue
+        extra = run["client_cpu_ms_per_resolution"] - memory["client_cpu_ms_per_resolution"]
+        run["store_cpu_ms_per_resolution"] = extra
+        run["store_cpu_share"] = extra / run["client_cpu_ms_per_resolution"]
 
 
 def _targets(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -247,10 +265,11 @@ def _targets(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                     "ok": ratio >= SPEED_TARGET,
                 }
             )
-        share = run["store_share_of_cpu"]
+        share = run["store_cpu_share"]
         targets.append(
             {
-                "name": f"{kind}, one worker: store time <= {STORE_TIME_TARGET:.0%} of client CPU",
+                "name": f"{kind}, one worker: store's CPU <= {STORE_TIME_TARGET:.0%} of a "
+                "resolution's client CPU",
                 "value": share,
                 "ok": share is not None and share <= STORE_TIME_TARGET,
             }
@@ -270,7 +289,9 @@ def report(data: dict[str, Any]) -> str:
             f"{run['store_operations_per_resolution']:.1f}",
             f"{run['store_ms_per_resolution']:.2f}",
             f"{run['client_cpu_ms_per_resolution']:.2f}",
-            f"{run['store_share_of_cpu']:.0%}" if run["store_share_of_cpu"] is not None else "-",
+            "-"
+            if run["store_cpu_ms_per_resolution"] is None
+            else f"{run['store_cpu_ms_per_resolution']:.2f} ({run['store_cpu_share']:.0%})",
             f"{run['outcomes_right']}/{run['interventions']}",
         ]
         for run in data["runs"]
@@ -282,9 +303,9 @@ def report(data: dict[str, Any]) -> str:
         "p50 ms",
         "p95 ms",
         "store ops",
-        "store ms",
+        "awaited ms",
         "CPU ms",
-        "store/CPU",
+        "store CPU ms",
         "right",
     ]
     settings = data["settings"]
@@ -292,7 +313,8 @@ def report(data: dict[str, Any]) -> str:
         f"resolver on stores: {settings['interventions']} interventions a run, "
         f"max_concurrency {settings['max_concurrency']} per worker, settle delay "
         f"{settings['settle_delay_s']:g} s, poll_interval {settings['poll_interval_s']:g} s",
-        "(store ops, store ms and CPU ms are per resolution; CPU is every worker's)",
+        "(per resolution: store operations, ms awaited in them, client CPU of every worker, "
+        "and the store's CPU: the CPU beyond memory's run)",
         _stats.table(headers, rows),
         "",
     ]

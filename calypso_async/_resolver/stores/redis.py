@@ -234,6 +234,13 @@ class RedisStore:
                         return claim
                 if not entries or cursor == "0-0":
                     break
+        # Under load the next entry is there already: read and claim it in one script.
+        token = uuid.uuid4().hex
+        keys = [self._stream, self._entries, self._claimed]
+        args = [token, owner, self._now_ms(), lease_ms, _GROUP, self._prefix]
+        taken = await self._script("CLAIM_NEXT", keys, args)
+        if taken:
+            return Claim(taken[0], token, owner, int(taken[1]))
         block = max(int(wait * 1000), 1)
         read: Any = await self._call(
             lambda r: r.xreadgroup(_GROUP, owner, {self._stream: ">"}, count=1, block=block)

@@ -13,6 +13,7 @@ __all__ = [
     "ACCEPT",
     "BEGIN_WRITE",
     "CLAIM",
+    "CLAIM_NEXT",
     "RELEASE",
     "RENEW",
     "SETTLE_WRITE",
@@ -62,6 +63,37 @@ redis.call('HSET', KEYS[1], 'state', 'claimed', 'token', ARGV[3], 'owner', ARGV[
            'expires', tostring(now + tonumber(ARGV[6])), 'attempt', tostring(attempt))
 redis.call('SADD', KEYS[4], ARGV[1])
 return tostring(attempt)
+"""
+
+CLAIM_NEXT = """
+-- Read the next new entry (without blocking) and claim its invoice: one round trip.
+-- KEYS: intake stream, entries set, claimed set
+-- ARGV: token, owner, now, lease ms, group, key prefix
+for _ = 1, 8 do
+  local read = redis.call('XREADGROUP', 'GROUP', ARGV[5], ARGV[2], 'COUNT', 1,
+                          'STREAMS', KEYS[1], '>')
+  if not read then return false end
+  local entry = read[1][2][1]
+  local id, fields = entry[1], entry[2]
+  local invoice = nil
+  for i = 1, #fields, 2 do
+    if fields[i] == 'invoice' then invoice = fields[i + 1] end
+  end
+  local key = ARGV[6] .. 'inv:' .. (invoice or '')
+  local h = invoice and redis.call('HMGET', key, 'state', 'entry', 'expires', 'attempt')
+  if not invoice or not h[1] or h[2] ~= id then
+    redis.call('XACK', KEYS[1], ARGV[5], id)
+    redis.call('XDEL', KEYS[1], id)
+  elseif not (h[1] == 'claimed' and tonumber(h[3]) > tonumber(ARGV[3])) then
+    local attempt = tonumber(h[4] or '0') + 1
+    redis.call('HSET', key, 'state', 'claimed', 'token', ARGV[1], 'owner', ARGV[2],
+               'expires', tostring(tonumber(ARGV[3]) + tonumber(ARGV[4])),
+               'attempt', tostring(attempt))
+    redis.call('SADD', KEYS[3], invoice)
+    return {invoice, tostring(attempt)}
+  end
+end
+return false
 """
 
 RENEW = """
