@@ -38,6 +38,9 @@ __all__ = ["Executions", "Settings"]
 
 logger = logging.getLogger("calypso_async.resolver")
 
+_CLAIM_POLL = 0.2
+"""Seconds between two tries at an invoice another run holds (a direct ``resolve``)."""
+
 
 @attrs.frozen
 class Settings:
@@ -114,10 +117,15 @@ class Executions:
         while True:
             execution = self._inflight.get(invoice_id)
             if execution is not None and not execution.task.done() and claim is not None:
-                # A worker holds a fresh claim: the running execution has released its
-                # own and is ending. Let it end, then run with this claim.
-                await asyncio.wait([execution.task])
-                continue
+                if execution.claim is None:
+                    # A direct resolve() waits for the claim this worker holds: hand it
+                    # over and wait for that execution, as any other caller does.
+                    execution.claim, claim = claim, None
+                else:
+                    # The running execution has released its own claim and is ending:
+                    # let it end, then run with this one.
+                    await asyncio.wait([execution.task])
+                    continue
             if execution is None or execution.task.done():
                 execution = self._start(invoice_id, retries, claim)
                 claim = None
@@ -153,22 +161,26 @@ class Executions:
         task.add_done_callback(forget)
         return execution
 
-    async def _claim(self, invoice_id: str) -> Claim:
-        """Claim the invoice, waiting while a live claim of another run holds it."""
-        settings = self._settings
+    async def _claim(self, invoice_id: str, execution: _Execution) -> Claim:
+        """Claim the invoice, waiting while a live claim of another run holds it.
+
+        A worker of this resolver holding that claim hands it over (``execution.claim``).
+        The wait is in real time: it is for another process's run, or for a worker.
+        """
         while True:
-            claim = await self._store.claim(invoice_id, self._owner, settings.lease)
+            if execution.claim is not None:
+                return execution.claim
+            claim = await self._store.claim(invoice_id, self._owner, self._settings.lease)
             if claim is not None:
                 return claim
-            await self._client.runtime.sleep(settings.poll_interval)
+            await asyncio.sleep(_CLAIM_POLL)
 
     async def _execute(self, invoice_id: str, execution: _Execution) -> Resolution:
         settings = self._settings
         runs: list[Run] = []
         guard: ClaimGuard | None = None
         try:
-            claim = execution.claim or await self._claim(invoice_id)
-            execution.claim = claim
+            claim = execution.claim = await self._claim(invoice_id, execution)
             guard = ClaimGuard(
                 self._store, claim, lease=settings.lease, resend_hold=settings.resend_hold
             )

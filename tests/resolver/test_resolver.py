@@ -1158,3 +1158,36 @@ async def test_worker_retry_waits_as_long_as_a_429_asks(world: World) -> None:
     assert reported.outcome is Outcome.RESOLVED, reported.reason
     assert world.sleeps[0] == pytest.approx(30)
     assert world.writes(invoice.id) == (2, 1)
+
+
+async def test_a_direct_resolve_waiting_for_a_workers_claim_gets_it_handed_over(
+    world: World,
+) -> None:
+    """A worker takes an invoice queued again while its last run is still reporting; a
+    direct resolve() arriving then waits for the claim the worker holds: the worker
+    hands it over and both get that run's Resolution, instead of waiting for each
+    other for ever."""
+    invoice = await world.intervention("10.50")
+    gate = asyncio.Event()
+    direct: list[asyncio.Task[Resolution]] = []
+
+    async def policy(_: Invoice) -> Decision:
+        await gate.wait()
+        return Decision.HOLD
+
+    async def on_outcome(resolution: Resolution) -> None:
+        if not direct:
+            for _ in range(3):
+                await asyncio.sleep(0)  # the worker takes the queued copy meanwhile
+            direct.append(asyncio.create_task(resolver.resolve(invoice.id)))
+
+    resolver = InterventionResolver(world.client, policy, on_outcome=on_outcome)
+    async with resolver:
+        resolver.submit(invoice.id)
+        await asyncio.sleep(0)
+        assert resolver.submit(invoice.id), "marked to run again"
+        gate.set()
+        async with asyncio.timeout(5):
+            await resolver.join()
+            second = await direct[0]
+    assert second.outcome is Outcome.HELD
