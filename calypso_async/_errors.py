@@ -64,10 +64,14 @@ class CalypsoError(Exception):
             tells whether the invoice exists; to create it again, pass the same key.
         request_id: Set on an error from ``webhooks.create``: the ``requestId`` that call
             sent (given or generated); ``webhooks.list()`` shows whether it exists.
+        request_sent: ``False`` when the request provably never left this process (no
+            connection could be made, or its ``send_by`` time had passed), so the server
+            did nothing; ``None`` when that is not known.
     """
 
     idempotency_key: str | None = None
     request_id: str | None = None
+    request_sent: bool | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take keyword-only (sometimes required) arguments, which the default

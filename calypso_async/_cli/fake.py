@@ -170,10 +170,11 @@ async def _serve(args: argparse.Namespace, out: Any) -> int:
             file=out,
             flush=True,
         )
+        stopping = "The end of the input stops it." if args.commands else "Press Ctrl+C to stop."
         print(
             f"FakeCalypso is serving the Calypso 2.0 API at {fake.base_url} "
             "(test credentials above; export them to point CalypsoClient.from_env() here). "
-            "Press Ctrl+C to stop.",
+            + stopping,
             file=out,
             flush=True,
         )

@@ -6,7 +6,7 @@
     calypso-async fake [--port 8080] [--settle-delay S] [--latency S] [--commands]
     calypso-async worker [--store URL] [--listen HOST:PORT] [--no-listen] [--concurrency N]
     calypso-async held|failed|status [--store URL] [--json]
-    calypso-async requeue [--store URL] ID...
+    calypso-async requeue|forget [--store URL] ID...
     calypso-async resolve [--store URL] [--take] ID
     calypso-async invoice get ID
     calypso-async account balances
@@ -68,6 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fake.run(args, out)
     if args.command == "worker":
         return worker.run(args, out)
-    if args.command in ("held", "failed", "status", "requeue", "resolve"):
+    if args.command in ("held", "failed", "status", "requeue", "forget", "resolve"):
         return store.run(args, out)
     return api.run(args, out)

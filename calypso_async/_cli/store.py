@@ -21,7 +21,6 @@ from typing import Any
 from .._client import CalypsoClient
 from .._errors import CalypsoError, ConfigurationError, StoreError
 from .._resolver import Decision, InterventionResolver, Outcome, OutcomeRecord, default_policy
-from .._resolver.stores import MemoryStore
 from .._types import Invoice
 from .args import PROG, env_problem
 from .worker import DEFAULT_STORE, open_store
@@ -44,6 +43,11 @@ def add_parsers(commands: Any) -> None:
     requeue = commands.add_parser("requeue", help="queue invoices again for the workers")
     _store_argument(requeue)
     requeue.add_argument("ids", nargs="+", metavar="ID", help="invoice ids")
+    forget = commands.add_parser(
+        "forget", help="drop the held or failed outcome of invoices a human dealt with"
+    )
+    _store_argument(forget)
+    forget.add_argument("ids", nargs="+", metavar="ID", help="invoice ids")
     resolve = commands.add_parser(
         "resolve",
         help="resolve one invoice now, through the store (CALYPSO_* variables)",
@@ -77,12 +81,7 @@ def run(args: argparse.Namespace, out: Any) -> int:
 
 
 async def _opened(url: str) -> Any:
-    store = await open_store(url)
-    if isinstance(store, MemoryStore):
-        raise ConfigurationError(
-            "memory:// holds nothing between processes: give the --store your workers use"
-        )
-    return store
+    return await open_store(url, create=False)
 
 
 def _since(record: OutcomeRecord) -> str:
@@ -107,7 +106,7 @@ async def _listing(args: argparse.Namespace, out: Any) -> int:
             }
             for r in records
         ]
-        print(json.dumps(rows, indent=2), file=out)
+        print(json.dumps(rows), file=out)
         return 0
     if not records:
         print(f"no {kind.lower()} invoices in {store.url}", file=out)
@@ -138,6 +137,17 @@ async def _requeue(args: argparse.Namespace, out: Any) -> int:
         for invoice_id in args.ids:
             intake = await store.requeue(invoice_id)
             print(f"{intake.value}  {invoice_id}", file=out)
+    finally:
+        await store.aclose()
+    return 0
+
+
+async def _forget(args: argparse.Namespace, out: Any) -> int:
+    store = await _opened(args.store)
+    try:
+        for invoice_id in args.ids:
+            found = await store.forget(invoice_id)
+            print(f"{'forgotten' if found else 'not kept'}  {invoice_id}", file=out)
     finally:
         await store.aclose()
     return 0
@@ -174,5 +184,6 @@ _COMMANDS = {
     "failed": _listing,
     "status": _status,
     "requeue": _requeue,
+    "forget": _forget,
     "resolve": _resolve,
 }

@@ -111,9 +111,19 @@ def _policy(spec: str | None) -> Policy:
     return policy
 
 
-async def open_store(url: str) -> ResolverStore:
-    """Build and open the store ``url`` names (``ConfigurationError``, ``StoreError``)."""
-    store = store_from_url(url)
+async def open_store(url: str, *, create: bool = True) -> ResolverStore:
+    """Build and open the store ``url`` names (``ConfigurationError``, ``StoreError``).
+
+    With ``create=False`` a durable store must exist already (an operator's command).
+    """
+    if url.split("://", 1)[0].lower() == "memory":
+        if not create:
+            raise ConfigurationError(
+                "memory:// holds nothing between processes: give the --store your workers use"
+            )
+        store = store_from_url(url)
+    else:
+        store = store_from_url(url, create=create)
     await store.open()
     return store
 
@@ -149,6 +159,12 @@ async def _work(args: argparse.Namespace, out: Any) -> int:
     except ConfigurationError as exc:
         raise ConfigurationError(env_problem(exc)) from None
     store = await open_store(args.store)
+    if not store.shared:
+        logger.warning(
+            "%s keeps its queue in this process only: what it accepted is lost when the "
+            "process stops, and other workers do not share it; use sqlite:/// or redis://",
+            store.url,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -178,7 +194,8 @@ async def _work(args: argparse.Namespace, out: Any) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await store.aclose()
-    print(f"stopped: {len(unfinished)} unfinished run(s) back in {store.url}", file=out, flush=True)
+    where = f"back in {store.url}" if store.shared else "dropped (memory:// keeps nothing)"
+    print(f"stopped: {len(unfinished)} unfinished run(s) {where}", file=out, flush=True)
     return 0
 
 

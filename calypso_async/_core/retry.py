@@ -37,6 +37,22 @@ class Replay(enum.Enum):
     NEVER = "never"
     """A state-changing write: after an ambiguous failure the caller re-reads instead."""
 
+    @classmethod
+    def of(cls, retry: bool | Replay | None, method: str) -> Replay:
+        """What ``CalypsoSession.call(retry=...)`` means for a call with ``method``.
+
+        ``None`` is :attr:`NEVER` for ``POST`` and :attr:`DELETE` for ``DELETE``; a true
+        value is :attr:`SAFE` (:attr:`DELETE` for a ``DELETE``), a false one
+        :attr:`NEVER`.
+        """
+        if isinstance(retry, Replay):
+            return retry
+        if retry is None:
+            return cls.DELETE if method == "DELETE" else cls.NEVER
+        if retry:
+            return cls.DELETE if method == "DELETE" else cls.SAFE
+        return cls.NEVER
+
 
 @attrs.frozen
 class RetryPolicy:

@@ -21,14 +21,13 @@ from .._core.retry import RETRYABLE_STATUSES, Replay, RetryPolicy
 from .._core.signing import SignedHeaders, Signer
 from .._errors import (
     APIError,
-    CalypsoConnectionError,
-    CalypsoError,
     CalypsoTimeoutError,
     ConfigurationError,
     LifecycleError,
 )
 from .._settings import ClientOptions, ClientSettings, Runtime, Sleep
-from .aiohttp import AiohttpTransport, frameless
+from . import failures
+from .aiohttp import AiohttpTransport
 from .transport import AnswerLost, NotSent, TLSFailed, Transport
 
 __all__ = ["CalypsoSession"]
@@ -192,6 +191,7 @@ class CalypsoSession:
         *,
         method: Method = "POST",
         retry: bool | Replay | None = None,
+        send_by: float | None = None,
     ) -> Any:
         """Send one signed call and return the decoded JSON answer.
 
@@ -204,6 +204,11 @@ class CalypsoSession:
                 idempotency key, ``False`` for anything that changes state. ``None``
                 (the default) is ``False`` for ``POST`` and ``True`` for ``DELETE``. A
                 call that provably never left is sent again in every case.
+            send_by: A time on the client's monotonic clock after which no attempt may
+                start sending: checked once a connection is free, right before the
+                request is written. Past it, the call raises ``CalypsoTimeoutError`` with
+                ``request_sent`` ``False``. For a write whose right to be sent expires
+                (the resolver's return-to-paid).
 
         Returns:
             The JSON answer with every non-integer number as ``Decimal``, or ``None`` for
@@ -221,7 +226,7 @@ class CalypsoSession:
         if method not in ("POST", "DELETE"):
             raise ConfigurationError(f"method must be 'POST' or 'DELETE', not {method!r}")
         payload_json = Envelope.payload(path, payload)
-        replay = _replay(retry, method)
+        replay = Replay.of(retry, method)
         self._ready()
         if path not in self._paths:
             if not isinstance(path, str) or not path.startswith("/"):
@@ -243,8 +248,8 @@ class CalypsoSession:
                 )
             clock_generation = self._server_clock.generation
             try:
-                return await self._attempt(method, path, payload_json, deadline_at)
-            except _Retryable as wrapped:
+                return await self._attempt(method, path, payload_json, deadline_at, send_by)
+            except failures.Retryable as wrapped:
                 error, safe_anyway = wrapped.error, wrapped.safe_anyway
                 if self._closed:
                     raise LifecycleError(
@@ -267,6 +272,8 @@ class CalypsoSession:
                     continue
                 raise
             if (replay is Replay.NEVER and not safe_anyway) or attempt > self._retry.max_retries:
+                if safe_anyway and not maybe_acted:
+                    error.request_sent = False
                 raise error
             maybe_acted = maybe_acted or not safe_anyway
             delay = self._retry.delay(attempt, getattr(error, "retry_after", None), self._rand)
@@ -285,12 +292,21 @@ class CalypsoSession:
             await self._sleep(delay)
 
     async def _attempt(
-        self, method: str, path: str, payload_json: bytes | None, deadline_at: float
+        self,
+        method: str,
+        path: str,
+        payload_json: bytes | None,
+        deadline_at: float,
+        send_by: float | None = None,
     ) -> Any:
         gate, timeouts = self._gate, self._timeouts
         assert timeouts is not None  # made with the loop, before any attempt
         if gate is not None and not gate.enter_now():
             await self._wait_for_connection(gate, timeouts, path, deadline_at)
+        if send_by is not None and self._clock() > send_by:
+            if gate is not None:
+                gate.leave()
+            raise failures.too_late(path)
         try:
             # Timestamped and signed once a connection is free, however long the wait.
             body = self._envelope.body(self._server_clock.timestamp_ms(), payload_json)
@@ -303,26 +319,9 @@ class CalypsoSession:
             timeout = min(self._timeout, deadline_at - began)
             with timeouts.scope(timeout):
                 answer = await self._transport.send(method, path, body, headers)
-        except TimeoutError as exc:
-            raise _Retryable(
-                CalypsoTimeoutError(f"{path}: no answer within {timeout:g} s", path=path), exc
-            ) from None
-        except TLSFailed as exc:
-            raise CalypsoConnectionError(f"{path}: TLS failed: {exc}", path=path) from (
-                exc.__cause__
-            )
-        except NotSent as exc:
-            # The connection was never made, so the request never left: always safe.
-            raise _Retryable(
-                CalypsoConnectionError(f"{path}: cannot connect: {exc}", path=path),
-                exc.__cause__,
-                safe_anyway=True,
-            ) from None
-        except AnswerLost as exc:
-            lost = CalypsoConnectionError(
-                f"{path}: connection lost before the answer ({exc})", path=path
-            )
-            raise _Retryable(lost, exc.__cause__) from None
+        except (TimeoutError, TLSFailed, NotSent, AnswerLost) as exc:
+            failed = failures.attempt_failed(path, exc, timeout)
+            raise failed from failed.__cause__  # no context: it holds the transport's frames
         finally:
             if gate is not None:
                 gate.leave()
@@ -344,7 +343,7 @@ class CalypsoSession:
         now = self._server_clock.timestamp_ms() / 1000
         error = api_error(path, status, answer.body, answer.headers, now)
         if status in RETRYABLE_STATUSES:
-            raise _Retryable(error, None)
+            raise failures.Retryable(error, None)
         raise error
 
     async def _wait_for_connection(
@@ -355,42 +354,11 @@ class CalypsoSession:
                 await gate.enter()
         except TimeoutError:
             # Nothing was sent, and too little time is left to send it now.
-            raise self._no_free_connection(path) from None
+            raise failures.no_free_connection(path, self._deadline) from None
         try:
             self._ready()  # closed while in line: say so, not the transport
             if deadline_at - self._clock() < self._min_attempt:
-                raise self._no_free_connection(path)
+                raise failures.no_free_connection(path, self._deadline)
         except (LifecycleError, CalypsoTimeoutError):
             gate.leave()
             raise
-
-    def _no_free_connection(self, path: str) -> CalypsoTimeoutError:
-        return CalypsoTimeoutError(
-            f"{path}: the {self._deadline:g} s deadline ran out waiting for a free "
-            "connection, nothing sent (raise connection_limit, or make fewer calls at once)",
-            path=path,
-        )
-
-
-def _replay(retry: bool | Replay | None, method: str) -> Replay:
-    if isinstance(retry, Replay):
-        return retry
-    if retry is None:
-        return Replay.DELETE if method == "DELETE" else Replay.NEVER
-    if retry is True:
-        return Replay.DELETE if method == "DELETE" else Replay.SAFE
-    if retry is False:
-        return Replay.NEVER
-    raise ConfigurationError("retry must be True, False, None or a Replay")
-
-
-class _Retryable(Exception):
-    """Carries an error the retry loop may retry; ``safe_anyway`` when nothing was sent."""
-
-    def __init__(
-        self, error: CalypsoError, cause: BaseException | None, *, safe_anyway: bool = False
-    ):
-        super().__init__(error)
-        error.__cause__ = None if cause is None else frameless(cause)
-        self.error = error
-        self.safe_anyway = safe_anyway

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from .._errors import CalypsoError
 from .policy import Write
@@ -39,19 +40,33 @@ class ClaimGuard:
         lease: Seconds a claim lives without renewal.
         resend_hold: Seconds no other return-to-paid is recorded after one whose fate is
             unknown.
+        monotonic: The local clock leases are counted on (tests pass their own).
     """
 
     def __init__(
-        self, store: ResolverStore, claim: Claim, *, lease: float, resend_hold: float
+        self,
+        store: ResolverStore,
+        claim: Claim,
+        *,
+        lease: float,
+        resend_hold: float,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.claim = claim
         self._lease = lease
         self._hold = resend_hold
-        self._valid_until = time.monotonic() + lease
+        self._monotonic = monotonic
+        # From before the claim was asked for: the store's lease began no earlier.
+        self._valid_until = (claim.taken or monotonic()) + lease
         self._lost = False
         self._recorded = False
         self._keeper: asyncio.Task[None] | None = None
+
+    @property
+    def resend_hold(self) -> float:
+        """Seconds a return-to-paid whose fate is unknown holds every other back."""
+        return self._hold
 
     @property
     def invoice_id(self) -> str:
@@ -63,7 +78,7 @@ class ClaimGuard:
         """Whether the claim is known to be gone (taken over, or not renewed in time)."""
         if not self.store.shared:
             return self._lost
-        return self._lost or time.monotonic() >= self._valid_until
+        return self._lost or self._monotonic() >= self._valid_until
 
     def keep_alive(self) -> None:
         """Renew the claim every third of its lease until :meth:`stop` (shared stores)."""
@@ -83,7 +98,7 @@ class ClaimGuard:
     async def _renew_forever(self) -> None:
         while not self._lost:
             await asyncio.sleep(self._lease / 3)
-            started = time.monotonic()
+            started = self._monotonic()
             try:
                 held = await self.store.renew(self.claim, self._lease)
             except CalypsoError as exc:
@@ -109,7 +124,7 @@ class ClaimGuard:
         """Whether enough of the lease is left to start a write (always, unshared)."""
         if not self.store.shared:
             return True
-        return not self._lost and time.monotonic() < self._valid_until - _MARGIN * self._lease
+        return not self._lost and self._monotonic() < self._valid_until - _MARGIN * self._lease
 
     async def begin(self, write: Write) -> WriteRefused | None:
         """Record the intent to send ``write`` now; ``None`` means send it.
@@ -119,14 +134,14 @@ class ClaimGuard:
         """
         if not self._in_hand():
             return WriteRefused(claim_lost=True)
-        started = time.monotonic()
+        started = self._monotonic()
         refused = await self.store.begin_write(self.claim, write, self._hold)
         if refused is not None:
             if refused.claim_lost:
                 self._lost = True
             return refused
         self._recorded = True
-        if self.store.shared and time.monotonic() - started > _MARGIN * self._lease:
+        if self.store.shared and self._monotonic() - started > _MARGIN * self._lease:
             # Recorded, but this process stalled on the way (paused, or the store was
             # slow): the lease may have run out meanwhile. Send nothing; the record
             # is settled as "did not land", which it never can now.

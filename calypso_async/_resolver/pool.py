@@ -77,11 +77,6 @@ class WorkerPool(Generic[T]):
         """Whether the pool is started and not stopped."""
         return self._source is not None
 
-    @property
-    def busy(self) -> int:
-        """Items being handled right now."""
-        return self._busy
-
     def start(self, source: Source[T]) -> None:
         """Start the worker tasks in the running loop, taking items from ``source``."""
         if self._source is not None:
@@ -150,7 +145,13 @@ class WorkerPool(Generic[T]):
 
     async def _work(self, source: Source[T]) -> None:
         while True:
-            item = await source.take()
+            try:
+                item = await source.take()
+            except Exception:
+                # Whatever went wrong taking work, the worker must live on.
+                logger.exception("%s: taking the next item failed; trying again", self._name)
+                await asyncio.sleep(1.0)
+                continue
             self._busy += 1
             try:
                 await self._handler(item)

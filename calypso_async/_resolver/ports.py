@@ -60,12 +60,15 @@ class Claim:
         owner: Who holds it (a worker's name), for operators.
         attempt: How many times the invoice's current entry has been claimed (1 for
             the first; a takeover after a dead worker's lease counts too).
+        taken: This process's monotonic time (``time.monotonic``) from before the claim
+            was asked for: its lease runs from no later than this.
     """
 
     invoice_id: str
     token: str
     owner: str
     attempt: int = 1
+    taken: float = attrs.field(default=0.0, eq=False)
 
 
 @attrs.frozen
@@ -218,7 +221,14 @@ class ResolverStore(Protocol):
         ...
 
     async def outcomes(self, outcome: Outcome) -> list[OutcomeRecord]:
-        """The invoices whose last outcome is ``outcome``, oldest first."""
+        """The invoices whose last outcome is ``outcome``, oldest first.
+
+        An invoice held (or failed) again keeps the time it first was.
+        """
+        ...
+
+    async def forget(self, invoice_id: str) -> bool:
+        """Drop the outcome kept for ``invoice_id`` (a human dealt with it)."""
         ...
 
     async def requeue(self, invoice_id: str) -> Intake:

@@ -68,14 +68,18 @@ _CLAIM_LOST = (
 
 
 def _may_still_land(error: BaseException) -> bool:
-    """Whether the server may still carry out a write that failed so.
+    """Whether the server may have carried out, or may still carry out, a failed write.
 
-    A lost answer or a gateway's 502/504 says nothing of the server; a ``DecodeError``
-    is a 2xx whose body was unreadable: the server accepted the request.
+    Only a request that provably never left, a refusal (4xx) and a 503 ("not now") say
+    it did not act. A lost answer, a timeout, any other 5xx (the server may have acted
+    before failing) and a garbled 2xx (it accepted) may all still land: the guarantee
+    must not rest on the server having refused.
     """
-    if isinstance(error, (CalypsoConnectionError, CalypsoTimeoutError, DecodeError)):
-        return True
-    return isinstance(error, APIError) and error.status in (502, 504)
+    if getattr(error, "request_sent", None) is False:
+        return False
+    if isinstance(error, APIError):
+        return not (400 <= error.status < 500 or error.status == 503)
+    return True
 
 
 class _Failed(Exception):
@@ -231,6 +235,12 @@ class Run:
             current = await self._reread(invoice.id, _RTP, "was withheld", None)
             if current.state in _DONE_PAYING:
                 return current  # another run's landed: go on from here
+            if refused.landed:
+                raise _Failed(
+                    "another run's return-to-paid is recorded as landed, yet the invoice "
+                    f"reads {current.state}: none is sent again; left for a human",
+                    final=True,
+                )
             wait = refused.hold or await self._guard.hold_left(_RTP)
             raise _Failed(
                 "an earlier return-to-paid for this invoice (by this or another worker) "
@@ -238,18 +248,27 @@ class Run:
                 f"sent for another {wait:.0f} s",
                 wait=wait,
             )
+        # The record holds every other run back for resend_hold: this request must reach
+        # the server well inside it, however long this process stalls on the way.
+        send_by = self._client.runtime.clock() + self._guard.resend_hold / 2
         self.writes.append(_RTP)
         try:
-            invoice = self.invoice = await self._client.invoices.return_to_paid(invoice.id)
+            invoice = self.invoice = await self._client.invoices.return_to_paid(
+                invoice.id, send_by=send_by
+            )
         except _WRITE_FAILURES as exc:
             # The answer was lost or the state moved under us: the server knows whether
             # the write happened. Never send it a second time. (A cancellation of the
             # write's own task leaves the record as it is: it holds others back.)
-            await self._guard.settle(_RTP, None if _may_still_land(exc) else False)
+            may_land = _may_still_land(exc)
+            if may_land:
+                await self._guard.settle(_RTP, None)
             current = await self._reread(invoice.id, _RTP, f"failed ({type(exc).__name__})", exc)
             if current.state in _DONE_PAYING:
                 await self._guard.settle(_RTP, True)
                 return current
+            if not may_land:
+                await self._guard.settle(_RTP, False)
             raise _Failed(
                 f"return-to-paid failed ({type(exc).__name__}) and the invoice is still "
                 f"{current.state}; a later run will decide again from its state",

@@ -64,11 +64,19 @@ class Resource:
             exc.idempotency_key = payload["idempotencyKey"]
             raise
 
-    async def _write(self, path: str, payload: Mapping[str, Any], model: type[T]) -> T:
+    async def _write(
+        self,
+        path: str,
+        payload: Mapping[str, Any],
+        model: type[T],
+        *,
+        send_by: float | None = None,
+    ) -> T:
         """A state-changing call with no key: never sent again once it may have landed.
 
         After a lost or ambiguous answer, only a read of the object tells whether it
-        took effect; that is the caller's to do (the resolver does).
+        took effect; that is the caller's to do (the resolver does). ``send_by`` is the
+        latest time (client clock) it may leave (see ``CalypsoSession.call``).
         """
-        data = await self._session.call(path, payload, retry=Replay.NEVER)
+        data = await self._session.call(path, payload, retry=Replay.NEVER, send_by=send_by)
         return structure(data, model, path=path)

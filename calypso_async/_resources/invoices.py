@@ -224,7 +224,7 @@ class Invoices(Resource):
             Invoice,
         )
 
-    async def return_to_paid(self, id: str) -> Invoice:
+    async def return_to_paid(self, id: str, *, send_by: float | None = None) -> Invoice:
         """Accept the money of an invoice in ``PENDING_INTERVENTION``: it goes to ``PAID``.
 
         Never retried once the request may have reached the server: after a
@@ -233,6 +233,9 @@ class Invoices(Resource):
 
         Args:
             id: The invoice id.
+            send_by: A time on the client's monotonic clock (``client.runtime.clock``)
+                after which the request must not leave: past it, nothing is sent and
+                ``CalypsoTimeoutError`` (``request_sent`` ``False``) is raised.
 
         Returns:
             The invoice, normally ``PAID`` (``COMPLETED`` follows by itself).
@@ -242,7 +245,8 @@ class Invoices(Resource):
             CalypsoConnectionError: The answer was lost: re-read the invoice to know.
         """
         payload = {"id": check.identifier("id", id)}
-        return await self._write("/api/v1/invoice/return-to-paid", payload, Invoice)
+        path = "/api/v1/invoice/return-to-paid"
+        return await self._write(path, payload, Invoice, send_by=send_by)
 
     async def close_intervention(self, id: str) -> Invoice:
         """Mark the intervention of a ``COMPLETED`` invoice resolved.

@@ -907,3 +907,18 @@ async def test_traceback_locals_hold_no_sign_and_no_secret(
     assert "'Sign': '***'" in text
     assert signature not in text
     assert SECRET_KEY not in text
+
+
+async def test_a_call_past_its_send_by_time_is_never_sent(
+    client: CalypsoClient, mock_api: aioresponses, fake_time: FakeTime
+) -> None:
+    """A write whose right to be sent has run out (the resolver's return-to-paid after a
+    stall) is refused before any byte leaves, and says it was never sent."""
+    mock_api.post(api(RETURN_TO_PAID), body=INVOICE_BODY)
+    with pytest.raises(CalypsoTimeoutError) as info:
+        await client.invoices.return_to_paid(INVOICE_ID, send_by=fake_time.now - 1)
+    assert info.value.request_sent is False
+    assert "not sent" in str(info.value)
+    assert mock_api.requests == {}
+    await client.invoices.return_to_paid(INVOICE_ID, send_by=fake_time.now + 1)
+    assert len(sent(mock_api, RETURN_TO_PAID)) == 1

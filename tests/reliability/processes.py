@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import itertools
 import os
 import signal
@@ -29,6 +31,15 @@ WORKER_ARGS = (
     "--log-level", "WARNING",
 )  # fmt: skip
 """A short lease, so that a dead or paused worker's claims are taken over in seconds."""
+
+
+def _die_with_the_test() -> None:
+    """In the child: be killed when the test process dies, however it dies (Linux)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port() -> int:
@@ -76,6 +87,7 @@ class Worker:
                 env=self._env,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,
+                preexec_fn=_die_with_the_test,
             )
         finally:
             stderr.close()
@@ -113,9 +125,14 @@ class Worker:
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGCONT)
             self.process.terminate()
-        async with asyncio.timeout(30):
-            out = (await self.process.stdout.read()).decode()
-            code = await self.process.wait()
+        try:
+            async with asyncio.timeout(30):
+                out = (await self.process.stdout.read()).decode()
+                code = await self.process.wait()
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+            raise
         return code, out
 
 
@@ -194,6 +211,7 @@ class RedisServer:
             "--save", "",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
+            preexec_fn=_die_with_the_test,
         )  # fmt: skip
         async with asyncio.timeout(10):
             while True:

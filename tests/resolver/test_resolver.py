@@ -1191,3 +1191,49 @@ async def test_a_direct_resolve_waiting_for_a_workers_claim_gets_it_handed_over(
             await resolver.join()
             second = await direct[0]
     assert second.outcome is Outcome.HELD
+
+
+async def test_a_run_that_stalls_after_recording_its_return_to_paid_sends_nothing(
+    world: World, tmp_path: Any
+) -> None:
+    """Recorded in a shared store, then the process stalls (a SIGSTOP, a long pause)
+    before the request leaves: past half the hold it no longer has the right to send,
+    so nothing goes out, its record is withdrawn, and the next run sends the one."""
+    from calypso_async.stores import SQLiteStore
+
+    invoice = await world.intervention("10.50")
+    real = world.client.invoices.return_to_paid
+
+    async def stalled(invoice_id: str, *, send_by: float | None = None) -> Invoice:
+        world.now += 61  # more than half of resend_hold (120) passes in a stall
+        return await real(invoice_id, send_by=send_by)
+
+    async with SQLiteStore(tmp_path / "resolver.db") as store:
+        resolver = InterventionResolver(world.client, store=store)
+        world.client.invoices.return_to_paid = stalled  # type: ignore[method-assign]
+        first = await resolver.resolve(invoice.id)
+        assert first.outcome is Outcome.FAILED
+        assert first.error is not None
+        assert first.error.request_sent is False  # type: ignore[attr-defined]
+        assert world.writes(invoice.id) == (0, 0), "nothing left the process"
+        world.client.invoices.return_to_paid = real  # type: ignore[method-assign]
+        second = await resolver.resolve(invoice.id)
+    assert second.outcome is Outcome.RESOLVED, second.reason
+    assert world.writes(invoice.id) == (1, 1)
+
+
+async def test_a_500_to_return_to_paid_may_still_land_and_holds_a_resend(world: World) -> None:
+    """The server failed after it may have acted: no second return-to-paid is sent
+    within resend_hold, even when a re-read still shows PENDING_INTERVENTION."""
+    invoice = await world.intervention("10.50")
+    world.fake.fail(RTP, 500)
+    resolver = InterventionResolver(world.client, resend_hold=60)
+    failed = await resolver.resolve(invoice.id)
+    assert failed.outcome is Outcome.FAILED
+    held_back = await resolver.resolve(invoice.id)
+    assert "none is sent for another 60 s" in held_back.reason
+    assert held_back.withheld == ("return-to-paid",)
+    assert world.writes(invoice.id) == (1, 0)
+    await world.sleep(60)
+    retried = await resolver.resolve(invoice.id)
+    assert retried.outcome is Outcome.RESOLVED

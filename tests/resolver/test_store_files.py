@@ -6,6 +6,7 @@ import asyncio
 import socket
 import sqlite3
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -118,8 +119,8 @@ async def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
 
 
 async def test_a_file_in_a_missing_folder_is_a_clear_store_error(tmp_path: Path) -> None:
-    """Cannot open: says which file, and why."""
-    with pytest.raises(StoreError, match="cannot open"):
+    """Cannot open: says which folder is missing."""
+    with pytest.raises(StoreError, match=r"folder .* does not exist"):
         await SQLiteStore(tmp_path / "no" / "such" / "folder.db").open()
 
 
@@ -159,3 +160,59 @@ async def test_another_process_holding_the_write_lock_is_waited_for(tmp_path: Pa
         other.execute("COMMIT")
         other.close()
         assert (await accepting).value == "queued"
+
+
+def test_a_redis_password_given_as_a_query_value_never_shows() -> None:
+    """redis-py takes ?password= too: masked like the user part."""
+    store = store_from_url("redis://127.0.0.1:6379/0?password=hunter2secret&namespace=shop")
+    assert "hunter2secret" not in store.url
+    assert store.url == "redis://127.0.0.1:6379/0?password=***&namespace=shop"
+
+
+async def test_an_operators_store_must_exist(tmp_path: Path) -> None:
+    """A typo in --store must not answer from an empty store made on the spot."""
+    missing = tmp_path / "typo.db"
+    with pytest.raises(StoreError, match="no store at"):
+        await SQLiteStore(missing, create=False).open()
+    assert not missing.exists()
+    store = store_from_url(
+        f"{redis_url()}{'&' if '?' in redis_url() else '?'}namespace=nothing-{id(missing)}",
+        create=False,
+    )
+    with pytest.raises(StoreError, match="no store in this namespace"):
+        await store.open()
+    await store.aclose()
+
+
+async def test_redis_makes_its_consumer_group_again_if_redis_lost_it() -> None:
+    """A Redis restarted without its data (or flushed) loses the group: the next
+    claim makes it again instead of failing for ever."""
+    url = f"{redis_url()}{'&' if '?' in redis_url() else '?'}namespace=nogroup-{uuid4().hex}"
+    async with store_from_url(url) as store:  # type: ignore[attr-defined]
+        await store._redis.delete(store._stream)  # the stream, and its group, are gone
+        await store.accept("inv-1")
+        claim = await store.next_claim("worker-a", 30.0, wait=0)
+        assert claim is not None
+        assert claim.invoice_id == "inv-1"
+        await store.release(claim, None)
+        keys = [key async for key in store._redis.scan_iter(match=store._prefix + "*")]
+        await store._redis.delete(*keys)
+
+
+async def test_redis_finds_a_dead_direct_claim_again_after_its_lease() -> None:
+    """A resolve() that claimed an invoice the store did not hold, in a process that then
+    died: a worker takes it over once the claim has run out (Redis finds it by its idle
+    stream entry, on Redis's own clock: a short real wait)."""
+    url = f"{redis_url()}{'&' if '?' in redis_url() else '?'}namespace=direct-{uuid4().hex}"
+    async with store_from_url(url) as store:  # type: ignore[attr-defined]
+        direct = await store.claim("inv-1", "dead-process", 0.2)
+        assert direct is not None
+        assert await store.next_claim("worker-a", 0.2, wait=0) is None  # delivered: live
+        await asyncio.sleep(0.6)  # the lease, and the entry's idle time, run out
+        store._autoclaimed = 0.0
+        taken = await store.next_claim("worker-a", 0.2, wait=0)
+        assert taken is not None
+        assert taken.invoice_id == "inv-1"
+        assert taken.token != direct.token
+        keys = [key async for key in store._redis.scan_iter(match=store._prefix + "*")]
+        await store._redis.delete(*keys)

@@ -322,3 +322,44 @@ async def test_outcomes_are_kept_and_listed_by_kind_oldest_first(stores: Stores)
     assert [r.invoice_id for r in await store.outcomes(Outcome.HELD)] == ["inv-1"]
     assert [r.invoice_id for r in await store.outcomes(Outcome.FAILED)] == ["inv-2"]
     assert await store.counts() == (0, 0)
+
+
+async def test_a_landed_write_refuses_every_later_intent(stores: Stores) -> None:
+    """Once the server showed it landed, no run records that write again (a stale read
+    of PENDING_INTERVENTION cannot lead to a second one)."""
+    store = stores.store()
+    await store.accept("inv-1")
+    claim = await take(store, "worker-a")
+    assert claim is not None
+    await store.write_landed("inv-1", RTP)
+    assert await store.begin_write(claim, RTP, HOLD) == WriteRefused(landed=True)
+
+
+async def test_an_invoice_held_again_keeps_the_time_it_was_first_held(stores: Stores) -> None:
+    """An operator's requeue runs it again; held again, it is still held "since" then."""
+    store = stores.store()
+    await store.accept("inv-1")
+    claim = await take(store, "worker-a")
+    assert claim is not None
+    await store.release(claim, outcome("inv-1", Outcome.HELD))
+    (first,) = await store.outcomes(Outcome.HELD)
+    stores.clock.advance(3600)
+    await store.requeue("inv-1")
+    again = await take(store, "worker-a")
+    assert again is not None
+    await store.release(again, outcome("inv-1", Outcome.HELD, "still short"))
+    (second,) = await store.outcomes(Outcome.HELD)
+    assert second.reason == "still short"
+    assert second.at == pytest.approx(first.at)
+
+
+async def test_an_operator_can_forget_a_kept_outcome(stores: Stores) -> None:
+    """A human dealt with it elsewhere: it leaves the list."""
+    store = stores.store()
+    await store.accept("inv-1")
+    claim = await take(store, "worker-a")
+    assert claim is not None
+    await store.release(claim, outcome("inv-1", Outcome.FAILED))
+    assert await store.forget("inv-1")
+    assert not await store.forget("inv-1")
+    assert await store.outcomes(Outcome.FAILED) == []

@@ -60,7 +60,7 @@ class MemoryStore:
         clock: Monotonic seconds for holds; by default the clock of the resolver that
             uses the store (the client's runtime clock).
         replay_window: Seconds an accepted event id is remembered as a replay.
-        keep: Event ids and outcomes remembered at most (the oldest go first).
+        remember: Event ids, and outcomes, remembered at most (the oldest go first).
     """
 
     url = "memory://"
@@ -72,17 +72,18 @@ class MemoryStore:
         max_queue: int = 10_000,
         clock: Callable[[], float] | None = None,
         replay_window: float = 24 * 3600.0,
-        keep: int = 100_000,
+        remember: int = 100_000,
     ) -> None:
         self._max_queue = checks.integer("max_queue", max_queue, least=1)
         self._replay_window = checks.seconds("replay_window", replay_window)
-        self._keep = checks.integer("keep", keep, least=1)
+        self._remember = checks.integer("remember", remember, least=1)
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
         self._pending = 0  # entries waiting (not claimed), for max_queue
         self._queue: asyncio.Queue[str] | None = None
         self._tokens = itertools.count(1)
         self._writes: dict[tuple[str, Write], _Intent] = {}
+        self._landed: collections.OrderedDict[tuple[str, Write], None] = collections.OrderedDict()
         self._outcomes: collections.OrderedDict[str, OutcomeRecord] = collections.OrderedDict()
         self._events: collections.OrderedDict[str, float] = collections.OrderedDict()
 
@@ -179,7 +180,7 @@ class MemoryStore:
     def _remember_event(self, event_key: str) -> None:
         self._events[event_key] = self._now() + self._replay_window
         self._events.move_to_end(event_key)
-        while len(self._events) > self._keep:
+        while len(self._events) > self._remember:
             self._events.popitem(last=False)
 
     # -- claims ------------------------------------------------------------------------
@@ -189,7 +190,7 @@ class MemoryStore:
             self._pending -= 1
         entry.token = f"{owner}#{next(self._tokens)}"
         entry.attempt += 1
-        return Claim(invoice_id, entry.token, owner, entry.attempt)
+        return Claim(invoice_id, entry.token, owner, entry.attempt, time.monotonic())
 
     async def next_claim(self, owner: str, lease: float, *, wait: float = 0.0) -> Claim | None:
         """Claim the next queued invoice now, outside any worker pool (``None``: none).
@@ -228,9 +229,13 @@ class MemoryStore:
             return
         entry = self._entries[claim.invoice_id]
         if outcome is not None:
-            self._outcomes[claim.invoice_id] = attrs.evolve(outcome, at=self._now())
+            earlier = self._outcomes.get(claim.invoice_id)
+            # Held again (or failed again): "since" stays when it first was.
+            same = earlier is not None and earlier.outcome is outcome.outcome
+            at = earlier.at if same and earlier is not None else self._now()
+            self._outcomes[claim.invoice_id] = attrs.evolve(outcome, at=at)
             self._outcomes.move_to_end(claim.invoice_id)
-            while len(self._outcomes) > self._keep:
+            while len(self._outcomes) > self._remember:
                 self._outcomes.popitem(last=False)
         if entry.again and self._queue is not None:
             entry.again = False
@@ -247,6 +252,8 @@ class MemoryStore:
         """Record the intent to send ``write`` (see ``ResolverStore.begin_write``)."""
         if not self._holds(claim):
             return WriteRefused(claim_lost=True)
+        if (claim.invoice_id, write) in self._landed:
+            return WriteRefused(landed=True)
         left = self._hold_left(claim.invoice_id, write)
         if left > 0:
             return WriteRefused(hold=left)
@@ -263,13 +270,20 @@ class MemoryStore:
         if landed is None:
             intent.until = self._now() + hold
         else:
-            # Landed or not, nothing holds another run back within one process: the
-            # invoice's state on the server says which.
             del self._writes[claim.invoice_id, write]
+            if landed:
+                self._remember_landed(claim.invoice_id, write)
 
     async def write_landed(self, invoice_id: str, write: Write) -> None:
-        """The server shows ``write`` took effect: forget its hold."""
+        """The server shows ``write`` took effect: no run records it again."""
         self._writes.pop((invoice_id, write), None)
+        self._remember_landed(invoice_id, write)
+
+    def _remember_landed(self, invoice_id: str, write: Write) -> None:
+        self._landed[invoice_id, write] = None
+        self._landed.move_to_end((invoice_id, write))
+        while len(self._landed) > self._remember:
+            self._landed.popitem(last=False)
 
     async def write_hold(self, invoice_id: str, write: Write) -> float:
         """Seconds before ``write`` may be recorded for ``invoice_id`` again."""
@@ -286,6 +300,10 @@ class MemoryStore:
         return left
 
     # -- outcomes ----------------------------------------------------------------------
+
+    async def forget(self, invoice_id: str) -> bool:
+        """Drop the outcome kept for ``invoice_id``; ``False`` if there was none."""
+        return self._outcomes.pop(invoice_id, None) is not None
 
     async def outcomes(self, outcome: Outcome) -> list[OutcomeRecord]:
         """The invoices whose last outcome is ``outcome``, oldest first."""

@@ -15,47 +15,29 @@ forgets what was accepted.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
 
 from ..._core import checks
-from ..._errors import StoreError
 from ..policy import Outcome, Write
 from ..ports import Claim, Intake, OutcomeRecord, WriteRefused
-from . import redis_scripts as lua
 from .polling import PollingSource
+from .redis_connection import GROUP, RedisConnection
 
 __all__ = ["RedisStore"]
 
-T = TypeVar("T")
-
-_GROUP = "resolvers"
 _OUTCOMES = (Outcome.RESOLVED, Outcome.HELD, Outcome.SKIPPED, Outcome.FAILED)
 _TICK_MS = 1
 _AUTOCLAIM_SCAN = 16
 """Idle entries looked at, at most, by one search for a dead worker's invoices."""
 
 
-def _masked(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-class RedisStore:
+class RedisStore(RedisConnection):
     """The resolver's shared state in Redis, for processes on any number of machines.
 
     ::
@@ -68,11 +50,14 @@ class RedisStore:
         url: ``redis://[user:password@]host[:port][/db]``, or ``rediss://`` for TLS.
         namespace: Prefix of every key, inside a hash tag (several shops on one Redis
             each take their own).
-        clock: Unix seconds; every machine sharing the store must agree on it (NTP).
+        clock: Unix seconds for leases and holds; by default Redis's own clock
+            (``TIME``), so that machines whose clocks disagree still agree on them.
         replay_window: Seconds an accepted event id is remembered as a replay.
         keep: Seconds a finished outcome and a write record are kept.
         socket_timeout: Seconds a Redis command may take before the store reports it
             unreachable.
+        create: Make the store when the namespace holds none yet (``False`` refuses
+            instead: an operator's command must not answer from an empty namespace).
     """
 
     shared = True
@@ -82,33 +67,24 @@ class RedisStore:
         url: str,
         *,
         namespace: str = "calypso",
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         replay_window: float = 3 * 24 * 3600.0,
         keep: float = 30 * 24 * 3600.0,
         socket_timeout: float = 5.0,
+        create: bool = True,
     ) -> None:
-        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://")):
-            raise StoreError("a RedisStore URL starts with redis:// or rediss://")
-        if not isinstance(namespace, str) or not namespace or "}" in namespace:
-            raise StoreError("namespace must be a non-empty string without '}'")
-        self._url = url
-        self.url = _masked(url)
-        """The URL with any password shown as ``***``."""
-        self._prefix = "{" + namespace + "}:"
-        self._clock = clock
+        super().__init__(
+            url,
+            namespace=namespace,
+            clock=clock,
+            socket_timeout=socket_timeout,
+            create=create,
+        )
         self._replay_ms = int(checks.seconds("replay_window", replay_window) * 1000)
         self._keep_ms = int(checks.seconds("keep", keep) * 1000)
-        self._socket_timeout = checks.seconds("socket_timeout", socket_timeout)
-        self._redis: aioredis.Redis | None = None
-        self._opening: asyncio.Lock | None = None
         self._autoclaimed = 0.0
-        self._scripts: dict[str, Any] = {}
-        self._stream = self._prefix + "intake"
         self._entries = self._prefix + "entries"
         self._claimed = self._prefix + "claimed"
-
-    def __repr__(self) -> str:
-        return f"RedisStore({self.url!r})"
 
     async def __aenter__(self) -> RedisStore:
         await self.open()
@@ -117,79 +93,7 @@ class RedisStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def _now_ms(self) -> int:
-        return int(self._clock() * 1000)
-
-    def _key(self, kind: str, *parts: str) -> str:
-        return self._prefix + kind + ":" + ":".join(parts)
-
     # -- lifecycle ---------------------------------------------------------------------
-
-    async def open(self) -> None:
-        """Connect, check the server answers and make the consumer group; idempotent."""
-        if self._redis is not None:
-            return
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:
-            if self._scripts:
-                return  # opened by another task meanwhile
-            client = aioredis.Redis.from_url(
-                self._url,
-                decode_responses=True,
-                socket_connect_timeout=self._socket_timeout,
-                socket_timeout=self._socket_timeout,
-                health_check_interval=30,
-            )
-            try:
-                await client.ping()
-                try:
-                    await client.xgroup_create(self._stream, _GROUP, id="0", mkstream=True)
-                except ResponseError as exc:
-                    if "BUSYGROUP" not in str(exc):
-                        raise
-            except RedisError as exc:
-                await client.aclose()
-                raise self._error(exc) from None
-            self._scripts = {
-                name: client.register_script(getattr(lua, name)) for name in lua.__all__
-            }
-            self._redis = client
-
-    async def aclose(self) -> None:
-        """Close the connections; idempotent."""
-        client, self._redis = self._redis, None
-        self._scripts = {}
-        if client is not None:
-            await client.aclose()
-
-    def _error(self, exc: BaseException) -> StoreError:
-        message = str(exc).replace(self._url, self.url)
-        password = urlsplit(self._url).password
-        if password:
-            message = message.replace(password, "***")
-        return StoreError(f"{self.url}: {type(exc).__name__}: {message}")
-
-    async def _call(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
-        if self._redis is None:
-            await self.open()
-        assert self._redis is not None
-        try:
-            return await operation(self._redis)
-        except (RedisError, OSError) as exc:
-            raise self._error(exc) from None
-
-    async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        if self._redis is None:
-            await self.open()
-        try:
-            return await self._scripts[name](keys=keys, args=args)
-        except (RedisError, OSError) as exc:
-            raise self._error(exc) from None
-
-    async def ping(self) -> None:
-        """Raise :class:`StoreError` unless Redis answers now."""
-        await self._call(lambda r: r.ping())
 
     def source(self, owner: str, lease: float) -> PollingSource:
         """Claims for the workers of one resolver, read from the intake stream."""
@@ -237,13 +141,14 @@ class RedisStore:
         # Under load the next entry is there already: read and claim it in one script.
         token = uuid.uuid4().hex
         keys = [self._stream, self._entries, self._claimed]
-        args = [token, owner, self._now_ms(), lease_ms, _GROUP, self._prefix]
+        args = [token, owner, self._now_ms(), lease_ms, GROUP, self._prefix]
+        started = time.monotonic()
         taken = await self._script("CLAIM_NEXT", keys, args)
         if taken:
-            return Claim(taken[0], token, owner, int(taken[1]))
+            return Claim(taken[0], token, owner, int(taken[1]), started)
         block = max(int(wait * 1000), 1)
         read: Any = await self._call(
-            lambda r: r.xreadgroup(_GROUP, owner, {self._stream: ">"}, count=1, block=block)
+            lambda r: r.xreadgroup(GROUP, owner, {self._stream: ">"}, count=1, block=block)
         )
         for _, entries in read or ():
             for entry_id, fields in entries:
@@ -256,7 +161,7 @@ class RedisStore:
         # Idle a little past the lease (idle_ms), so that the claim has surely run out on
         # the store's clock too (else it is "live" and idles again).
         return r.xautoclaim(
-            self._stream, _GROUP, owner, min_idle_time=idle_ms, start_id=start, count=1
+            self._stream, GROUP, owner, min_idle_time=idle_ms, start_id=start, count=1
         )
 
     async def _take(
@@ -264,7 +169,7 @@ class RedisStore:
     ) -> Claim | None:
         invoice_id = (fields or {}).get("invoice")
         if not invoice_id:
-            await self._call(lambda r: r.xack(self._stream, _GROUP, entry_id))
+            await self._call(lambda r: r.xack(self._stream, GROUP, entry_id))
             return None
         return await self._claim_script(invoice_id, entry_id, owner, lease_ms)
 
@@ -273,11 +178,12 @@ class RedisStore:
     ) -> Claim | None:
         token = uuid.uuid4().hex
         keys = [self._key("inv", invoice_id), self._stream, self._entries, self._claimed]
-        args = [invoice_id, entry_id, token, owner, self._now_ms(), lease_ms, _GROUP]
+        args = [invoice_id, entry_id, token, owner, self._now_ms(), lease_ms, GROUP]
+        started = time.monotonic()
         result = await self._script("CLAIM", keys, args)
         if result in ("stale", "live"):
             return None
-        return Claim(invoice_id, token, owner, int(result))
+        return Claim(invoice_id, token, owner, int(result), started)
 
     async def claim(self, invoice_id: str, owner: str, lease: float) -> Claim | None:
         """Claim ``invoice_id`` (see ``ResolverStore.claim``)."""
@@ -286,7 +192,7 @@ class RedisStore:
     async def renew(self, claim: Claim, lease: float) -> bool:
         """Extend ``claim`` (see ``ResolverStore.renew``)."""
         keys = [self._key("inv", claim.invoice_id), self._stream]
-        args = [claim.token, self._now_ms(), int(lease * 1000), _GROUP, claim.owner]
+        args = [claim.token, self._now_ms(), int(lease * 1000), GROUP, claim.owner]
         return bool(await self._script("RENEW", keys, args))
 
     async def release(self, claim: Claim, outcome: OutcomeRecord | None) -> None:
@@ -304,7 +210,7 @@ class RedisStore:
         args = [
             claim.token,
             self._now_ms(),
-            _GROUP,
+            GROUP,
             invoice_id,
             "1" if outcome is None else "0",
             index,
@@ -355,7 +261,7 @@ class RedisStore:
     async def write_landed(self, invoice_id: str, write: Write) -> None:
         """The server shows ``write`` took effect: no run records it again."""
         await self._script(
-            "WRITE_LANDED", [self._key("write", invoice_id, write)], [self._now_ms()]
+            "WRITE_LANDED", [self._key("write", invoice_id, write)], [self._now_ms(), self._keep_ms]
         )
 
     async def write_hold(self, invoice_id: str, write: Write) -> float:
@@ -365,10 +271,29 @@ class RedisStore:
         state, until = found
         if state is None or state == "landed":
             return 0.0
-        left = (int(until) - self._now_ms()) / 1000
+        if self._clock is None:
+            seconds, micros = await self._call(lambda r: r.time())
+            now_ms = int(seconds) * 1000 + int(micros) // 1000
+        else:
+            now_ms = int(self._clock() * 1000)
+        left = (int(until) - now_ms) / 1000
         return left if left > _TICK_MS / 1000 else 0.0
 
     # -- outcomes ----------------------------------------------------------------------
+
+    async def forget(self, invoice_id: str) -> bool:
+        """Drop the outcome kept for ``invoice_id``; ``False`` if there was none."""
+
+        async def drop(r: aioredis.Redis) -> bool:
+            pipe: Any = r.pipeline(transaction=True)
+            async with pipe:
+                pipe.delete(self._key("outcome", invoice_id))
+                for kind in _OUTCOMES:
+                    pipe.zrem(self._key("outcomes", str(kind)), invoice_id)
+                removed = await pipe.execute()
+            return bool(removed[0])
+
+        return await self._call(drop)
 
     async def outcomes(self, outcome: Outcome) -> list[OutcomeRecord]:
         """The invoices whose last outcome is ``outcome``, oldest first."""

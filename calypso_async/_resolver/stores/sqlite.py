@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import sqlite3
 import time
@@ -31,13 +32,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..._core import checks
-from ..._errors import StoreError
+from ..._errors import ConfigurationError, StoreError
 from ..policy import Outcome, Write
 from ..ports import Claim, Intake, OutcomeRecord, WriteRefused
 from . import sqlite_ops as ops
 from .polling import PollingSource
 
 __all__ = ["SQLiteStore"]
+
+logger = logging.getLogger("calypso_async.store")
 
 T = TypeVar("T")
 
@@ -73,6 +76,8 @@ class SQLiteStore:
         keep: Seconds a finished outcome and a settled write record are kept.
         synchronous: SQLite's ``synchronous`` setting: ``"NORMAL"`` (the WAL default)
             or ``"FULL"`` (an fsync per transaction).
+        create: Make the file when it does not exist (``False`` refuses instead: an
+            operator's command must not answer from an empty store made by a typo).
     """
 
     shared = True
@@ -86,11 +91,13 @@ class SQLiteStore:
         replay_window: float = 3 * 24 * 3600.0,
         keep: float = 30 * 24 * 3600.0,
         synchronous: str = "NORMAL",
+        create: bool = True,
     ) -> None:
         if not isinstance(path, (str, os.PathLike)) or not str(path):
-            raise StoreError("a SQLiteStore needs the path of its database file")
+            raise ConfigurationError("a SQLiteStore needs the path of its database file")
         if synchronous not in ("NORMAL", "FULL"):
-            raise StoreError('synchronous must be "NORMAL" or "FULL"')
+            raise ConfigurationError('synchronous must be "NORMAL" or "FULL"')
+        self._create = bool(create)
         self.path = Path(path)
         self.url = f"sqlite:///{path}"
         """``sqlite:///`` and the path as given."""
@@ -141,6 +148,14 @@ class SQLiteStore:
                     self._fast = self._connect_fast()
 
     def _connect(self) -> sqlite3.Connection:
+        where = self.path.resolve()
+        if not self._create and not where.is_file():
+            raise StoreError(
+                f"{self.url}: there is no store at {where} (is this the --store your workers "
+                "use? A relative path is taken from the current folder)"
+            )
+        if not where.parent.is_dir():
+            raise StoreError(f"{self.url}: the folder {where.parent} does not exist")
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -200,7 +215,8 @@ class SQLiteStore:
             try:
                 result = ops.transaction(fast, fn, *args)
             except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorcode", None) not in _BUSY:
+                # The primary code: extended ones (BUSY_RECOVERY, ...) are busy too.
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _BUSY:
                     raise StoreError(f"{self.url}: {exc}") from None
                 # Another process holds the write lock: wait for it on the thread.
             except sqlite3.Error as exc:
@@ -233,7 +249,13 @@ class SQLiteStore:
         self._checkpoint = asyncio.get_running_loop().run_in_executor(
             executor, ops.checkpoint, conn
         )
-        self._checkpoint.add_done_callback(lambda done: done.exception())
+        self._checkpoint.add_done_callback(self._checkpointed)
+
+    def _checkpointed(self, done: asyncio.Future[Any]) -> None:
+        if not done.cancelled() and (error := done.exception()) is not None:
+            logger.warning(
+                "%s: a checkpoint failed (%s); the next one tries again", self.url, error
+            )
 
     async def ping(self) -> None:
         """Raise :class:`StoreError` unless the file answers."""
@@ -285,12 +307,13 @@ class SQLiteStore:
 
     async def _claim(self, invoice_id: str | None, owner: str, lease: float) -> Claim | None:
         token = uuid.uuid4().hex
+        started = time.monotonic()
         now = self._clock()
         taken = await self._run(ops.claim, invoice_id, token, owner, now, now + lease)
         if taken is None:
             return None
         claimed_id, attempt = taken
-        return Claim(claimed_id, token, owner, attempt)
+        return Claim(claimed_id, token, owner, attempt, started)
 
     async def renew(self, claim: Claim, lease: float) -> bool:
         """Extend ``claim`` (see ``ResolverStore.renew``)."""
@@ -332,6 +355,10 @@ class SQLiteStore:
         return await self._run(ops.write_hold, invoice_id, str(write), self._clock())
 
     # -- outcomes ----------------------------------------------------------------------
+
+    async def forget(self, invoice_id: str) -> bool:
+        """Drop the outcome kept for ``invoice_id``; ``False`` if there was none."""
+        return await self._run(ops.forget, invoice_id)
 
     async def outcomes(self, outcome: Outcome) -> list[OutcomeRecord]:
         """The invoices whose last outcome is ``outcome``, oldest first."""

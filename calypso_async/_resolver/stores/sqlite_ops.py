@@ -248,8 +248,12 @@ def release(
     if row is None or row[0] != token:
         return  # no longer this run's claim: another worker owns the invoice now
     if outcome is not None:
+        # Held again (or failed again): "since" stays when it first was.
         conn.execute(
-            "INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (invoice_id) DO "
+            "UPDATE SET at = CASE WHEN outcome = excluded.outcome THEN at ELSE excluded.at "
+            "END, outcome = excluded.outcome, reason = excluded.reason, "
+            "writes = excluded.writes, attempts = excluded.attempts",
             (
                 invoice_id,
                 str(outcome.outcome),
@@ -327,8 +331,9 @@ def settle_write(
 def write_landed(conn: sqlite3.Connection, invoice_id: str, write: str, now: float) -> None:
     """Whoever sent it, ``write`` took effect: no run records it for the invoice again."""
     conn.execute(
-        "UPDATE writes SET state = 'landed', at = ? WHERE invoice_id = ? AND write = ?",
-        (now, invoice_id, write),
+        "INSERT INTO writes VALUES (?, ?, 'landed', '', 0, ?) ON CONFLICT (invoice_id, write) "
+        "DO UPDATE SET state = 'landed', at = excluded.at",
+        (invoice_id, write, now),
     )
 
 
@@ -341,6 +346,11 @@ def write_hold(conn: sqlite3.Connection, invoice_id: str, write: str, now: float
     if row is None or row[0] == "landed" or row[1] - now <= _CLOCK_TICK:
         return 0.0
     return float(row[1] - now)
+
+
+def forget(conn: sqlite3.Connection, invoice_id: str) -> bool:
+    """Drop the outcome kept for ``invoice_id``."""
+    return conn.execute("DELETE FROM outcomes WHERE invoice_id = ?", (invoice_id,)).rowcount > 0
 
 
 @_reads
