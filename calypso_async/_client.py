@@ -12,13 +12,16 @@ from ._http import CalypsoSession
 from ._resources import Account, Invoices, Webhooks
 from ._settings import ClientOptions, ClientSettings, Runtime
 
-__all__ = ["CalypsoClient"]
+__all__ = ["ENV_VARIABLES", "CalypsoClient"]
 
-_ENV = {
+ENV_VARIABLES = {
     "api_key": "CALYPSO_API_KEY",
     "secret_key": "CALYPSO_SECRET_KEY",
     "account": "CALYPSO_ACCOUNT",
+    "base_url": "CALYPSO_BASE_URL",
 }
+"""The environment variable each of ``from_env``'s settings comes from."""
+_REQUIRED = ("api_key", "secret_key", "account")
 
 
 class CalypsoClient:
@@ -93,7 +96,7 @@ class CalypsoClient:
                 names the variables, never a value).
         """
         env = os.environ if environ is None else environ
-        missing = [var for var in _ENV.values() if not env.get(var)]
+        missing = [ENV_VARIABLES[name] for name in _REQUIRED if not env.get(ENV_VARIABLES[name])]
         refused: Exception
         if missing:
             refused = ConfigurationError(
@@ -102,9 +105,9 @@ class CalypsoClient:
                 + " (CALYPSO_BASE_URL is optional)"
             )
         else:
-            settings: dict[str, Any] = {name: env[var] for name, var in _ENV.items()}
-            if env.get("CALYPSO_BASE_URL"):
-                settings["base_url"] = env["CALYPSO_BASE_URL"]
+            settings: dict[str, Any] = {
+                name: env[var] for name, var in ENV_VARIABLES.items() if env.get(var)
+            }
             settings.update(options)
             try:
                 return cls(**settings)

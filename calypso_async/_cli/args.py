@@ -6,18 +6,12 @@ import argparse
 import math
 import os
 
+from .._client import ENV_VARIABLES as ENV_VARS
 from .._errors import ConfigurationError
 
 __all__ = ["ENV_VARS", "PROG", "env_problem", "port", "seconds", "seconds_or_none"]
 
 PROG = "calypso-async"
-
-ENV_VARS = {
-    "api_key": "CALYPSO_API_KEY",
-    "secret_key": "CALYPSO_SECRET_KEY",
-    "account": "CALYPSO_ACCOUNT",
-    "base_url": "CALYPSO_BASE_URL",
-}
 
 
 def seconds_or_none(text: str) -> float | None:

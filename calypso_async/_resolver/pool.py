@@ -1,8 +1,8 @@
 """A bounded pool of worker tasks fed by a source: the engine of the resolver's worker mode.
 
-Generic over the item type; it knows nothing of invoices or stores. Each worker takes an
-item from the source, awaits the handler, and tells the source it is done. The source
-decides what comes next (for the resolver: the store's next due invoice, one claim per
+It knows nothing of invoices or stores, only of claims and where they come from. Each
+worker takes a claim from the source, awaits the handler, and tells the source it is
+done. The source decides what comes next (the store's next due invoice, one claim per
 invoice, so duplicates of one slow invoice never occupy two workers). ``stop`` drains
 for a grace period, cancels what is still running and hands back what never started.
 """
@@ -12,41 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Generic, Protocol, TypeVar
 
 from .._aio import being_cancelled
 from .._core import checks
 from .._errors import LifecycleError
+from .ports import Claim, ClaimSource
 
-__all__ = ["Source", "WorkerPool"]
+__all__ = ["WorkerPool"]
 
 logger = logging.getLogger("calypso_async.resolver")
 
-T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 
-
-class Source(Protocol[T_co]):
-    """Where a pool's workers take their items from."""
-
-    async def take(self) -> T_co:
-        """Wait for the next item."""
-        ...
-
-    def done(self) -> None:
-        """One item taken has been handled."""
-        ...
-
-    async def join(self) -> None:
-        """Return once everything handed in so far has been handled."""
-        ...
-
-    def close(self) -> list[str]:
-        """Hand out nothing more; return the keys of the items that never started."""
-        ...
-
-
-class WorkerPool(Generic[T]):
+class WorkerPool:
     """Runs ``handler(item)`` for the items of a source on ``max_concurrency`` tasks.
 
     Args:
@@ -58,7 +35,7 @@ class WorkerPool(Generic[T]):
 
     def __init__(
         self,
-        handler: Callable[[T], Awaitable[None]],
+        handler: Callable[[Claim], Awaitable[None]],
         *,
         max_concurrency: int,
         shutdown_grace: float,
@@ -68,7 +45,7 @@ class WorkerPool(Generic[T]):
         self._max_concurrency = checks.integer("max_concurrency", max_concurrency, least=1)
         self._grace = shutdown_grace
         self._name = name
-        self._source: Source[T] | None = None
+        self._source: ClaimSource | None = None
         self._busy = 0
         self._workers: list[asyncio.Task[None]] = []
 
@@ -77,7 +54,7 @@ class WorkerPool(Generic[T]):
         """Whether the pool is started and not stopped."""
         return self._source is not None
 
-    def start(self, source: Source[T]) -> None:
+    def start(self, source: ClaimSource) -> None:
         """Start the worker tasks in the running loop, taking items from ``source``."""
         if self._source is not None:
             raise LifecycleError(f"{self._name} is already running")
@@ -143,7 +120,7 @@ class WorkerPool(Generic[T]):
                     )
         return dropped
 
-    async def _work(self, source: Source[T]) -> None:
+    async def _work(self, source: ClaimSource) -> None:
         while True:
             try:
                 item = await source.take()

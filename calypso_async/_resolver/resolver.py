@@ -24,7 +24,7 @@ from .executions import Executions, Settings
 from .policy import Outcome, Policy, Resolution, default_policy
 from .ports import Intake, ResolverStore
 from .stores import MemoryStore
-from .workers import WorkerMode
+from .worker_mode import WorkerMode
 
 if TYPE_CHECKING:
     from .._client import CalypsoClient

@@ -5,7 +5,7 @@ are ignored. ``make_converter(strict=True)`` builds its twin that forbids unknow
 which the test suite runs over every fixture so that a field the models forgot fails CI.
 
 :func:`structure` first tries a straight-line function compiled from this converter's
-own hooks (``compiled``), and falls back to cattrs for anything it does not take.
+own hooks (``fast_structure``), and falls back to cattrs for anything it does not take.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from .._errors import DecodeError
 from . import account, invoice, webhook  # noqa: F401 - importing them registers their models
 from .base import MODELS, TolerantEnum
-from .compiled import compile_structure
+from .fast_structure import compile_structure
 
 __all__ = ["make_converter", "structure", "structure_leniently"]
 

@@ -35,7 +35,7 @@ class Pool:
             finally:
                 await self.store.release(claim, None)
 
-        self.pool: WorkerPool[Claim] = WorkerPool(
+        self.pool: WorkerPool = WorkerPool(
             handle, max_concurrency=concurrency, shutdown_grace=grace, name="test-pool"
         )
 

@@ -60,7 +60,6 @@ class PollingSource:
         self._lease = lease
         self._wait = wait
         self._backoff = backoff
-        self._closed = False
         self._failing_since: float | None = None
         # One worker asks the store at a time; the idle others wait their turn here, so
         # an idle process costs the store one poll per interval, not one per worker.
@@ -113,6 +112,5 @@ class PollingSource:
             await asyncio.sleep(min(self._wait, 0.1))
 
     def close(self) -> list[str]:
-        """Stop; a durable store keeps what is pending, so nothing is dropped."""
-        self._closed = True
+        """Nothing to drop: a durable store keeps what is pending (workers stop taking)."""
         return []

@@ -65,7 +65,7 @@ class WorkerMode:
         self._worker_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._side_reports: set[asyncio.Task[Resolution]] = set()
         self._unfinished: list[str] = []
-        self._pool: WorkerPool[Claim] = WorkerPool(
+        self._pool: WorkerPool = WorkerPool(
             self._work,
             max_concurrency=max_concurrency,
             shutdown_grace=shutdown_grace,
