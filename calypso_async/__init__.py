@@ -4,9 +4,6 @@ Start with :class:`CalypsoClient`; settle interventions with ``InterventionResol
 test against ``calypso_async.testing.FakeCalypso``.
 """
 
-import contextlib
-import typing
-
 from ._client import CalypsoClient
 from ._core.retry import Replay, RetryPolicy
 from ._core.signing import sign, verify_signature
@@ -33,6 +30,7 @@ from ._errors import (
 )
 from ._http import CalypsoSession
 from ._inbound import WebhookHandler, parse_event, webhook_handler
+from ._public import move_home
 from ._resolver import (
     Decision,
     InterventionResolver,
@@ -118,21 +116,4 @@ __all__ = [
 __version__ = "0.1.0.dev0"
 
 
-# Users, tracebacks and the API reference see one public home for every object, wherever
-# it lives inside the package (as httpx does). Class annotations are evaluated first, in
-# their own module, so typing.get_type_hints() still works once the home has moved.
-def _move_home() -> None:
-    for name in __all__:
-        obj = globals()[name]
-        if not getattr(obj, "__module__", "").startswith("calypso_async."):
-            continue
-        if isinstance(obj, type) and "__annotations__" in vars(obj):
-            # NameError: it refers to a type imported only for type checkers (aiohttp's).
-            with contextlib.suppress(NameError):
-                obj.__annotations__ = typing.get_type_hints(obj)
-        with contextlib.suppress(AttributeError, TypeError):  # a type alias cannot take one
-            obj.__module__ = "calypso_async"
-
-
-_move_home()
-del _move_home
+move_home(__name__, *(globals()[name] for name in __all__))

@@ -21,6 +21,7 @@ are what its operations take and return.
 
 from typing import TYPE_CHECKING, Any
 
+from ._public import move_home
 from ._resolver import (
     Claim,
     ClaimSource,
@@ -48,10 +49,7 @@ __all__ = [
     "store_from_url",
 ]
 
-for _name in __all__:
-    if _name != "RedisStore":
-        globals()[_name].__module__ = __name__
-del _name
+move_home(__name__, *(globals()[name] for name in __all__ if name != "RedisStore"))
 
 
 def __getattr__(name: str) -> Any:
@@ -63,6 +61,6 @@ def __getattr__(name: str) -> Any:
             raise ImportError(
                 "RedisStore needs the redis package: pip install 'calypso_async[redis]'"
             ) from exc
-        RedisStore.__module__ = __name__
+        move_home(__name__, RedisStore)
         return RedisStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -84,4 +84,11 @@ def test_the_file_list_shows_the_layers() -> None:
     layers = {"_core", "_http", "_types", "_resources", "_inbound", "_resolver", "_cli"}
     assert layers <= {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists()}
     flat = sorted(path.name for path in PACKAGE.glob("_*.py") if path.name != "__init__.py")
-    assert flat == ["__main__.py", "_aio.py", "_client.py", "_errors.py", "_settings.py"]
+    assert flat == [
+        "__main__.py",
+        "_aio.py",
+        "_client.py",
+        "_errors.py",
+        "_public.py",
+        "_settings.py",
+    ]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 import importlib
 import itertools
+import typing
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 import calypso_async
@@ -96,3 +98,19 @@ def test_every_public_exception_derives_from_calypso_error() -> None:
     assert len(errors) >= 15
     for error in errors:
         assert issubclass(error, CalypsoError), error
+
+
+@pytest.mark.parametrize("home", ["calypso_async", "calypso_async.stores", "calypso_async.testing"])
+def test_every_public_class_names_its_public_home(home: str) -> None:
+    """Tracebacks and reprs say ``calypso_async.stores.SQLiteStore``, not a private path,
+    and ``typing.get_type_hints()`` still resolves every class's annotations."""
+    module = importlib.import_module(home)
+    classes = [getattr(module, name) for name in module.__all__]
+    classes = [obj for obj in classes if isinstance(obj, type)]
+    assert classes
+    assert {obj.__name__: obj.__module__ for obj in classes} == {
+        obj.__name__: home for obj in classes
+    }
+    for obj in classes:
+        # aiohttp is imported only for type checkers where a session may be borrowed.
+        typing.get_type_hints(obj, localns={"aiohttp": aiohttp})

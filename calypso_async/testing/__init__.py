@@ -16,6 +16,7 @@ signed webhook deliveries, plus fault injection::
             done = await client.invoices.wait_for(invoice.id, InvoiceState.COMPLETED)
 """
 
+from .._public import move_home
 from ._fake import FakeCalypso
 from ._records import Delivery, FakeCalypsoError, RecordedCall
 from ._rules import FAKE_FIAT_RATES, UNDERPAY_THRESHOLD
@@ -28,3 +29,5 @@ __all__ = [
     "FakeCalypsoError",
     "RecordedCall",
 ]
+
+move_home(__name__, *(globals()[name] for name in __all__))
