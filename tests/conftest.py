@@ -118,3 +118,16 @@ async def make_client(fake_time: FakeTime) -> AsyncIterator[Callable[..., Calyps
     yield make
     for made_client in made:
         await made_client.aclose()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say it at the end when the Redis tests did not run, and how to run them."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    redis = [report for report in skipped if "no Redis server" in str(report.longrepr)]
+    if redis:
+        terminalreporter.write_line(
+            f"{len(redis)} Redis tests skipped: set CALYPSO_TEST_REDIS_URL="
+            "redis://127.0.0.1:6379/15 to a redis-server you can write to "
+            "(.ci/run starts one)",
+            yellow=True,
+        )

@@ -75,3 +75,15 @@ def test_pytest_example_passes(tmp_path: Path, mode: str) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/reliability.md", "benchmarks/README.md"])
+def test_every_file_a_doc_points_to_exists(doc: str) -> None:
+    """A path a document names in backticks (``tests/...py``) or links to is real."""
+    root = README.parent
+    text = (root / doc).read_text("utf-8")
+    quoted = re.findall(r"`((?:calypso_async|tests|docs|benchmarks)/[\w/.-]+\.(?:py|md))`", text)
+    linked = re.findall(r"\]\(([\w/.-]+\.(?:py|md|toml))\)", text)
+    paths = {root / path for path in quoted} | {(root / doc).parent / path for path in linked}
+    assert len(paths) >= 2
+    assert {str(path) for path in paths if not path.exists()} == set()
