@@ -238,7 +238,7 @@ class Executions:
             # invoice goes back to the queue for any worker (unless another holds it
             # already), instead of being parked as failed for a human.
             await self._give_back(claim, None)
-            if self._store.shared:
+            if self._store.shared and not guard.lost:
                 resolution = attrs.evolve(
                     resolution, reason=f"{resolution.reason}; back in the store's queue"
                 )

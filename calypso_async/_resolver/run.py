@@ -63,7 +63,7 @@ _DONE_PAYING = (InvoiceState.PAID, InvoiceState.COMPLETED)
 _CLAIM_LOST = (
     "this run's claim on the invoice lapsed (the process stalled past its lease, or "
     "another worker took the invoice over): it sends nothing more and leaves the invoice "
-    "to the worker that holds it"
+    "to the store's queue, for the worker that holds it or takes it next"
 )
 
 

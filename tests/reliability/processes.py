@@ -54,8 +54,9 @@ class Worker:
 
     _numbers = itertools.count(1)
 
-    def __init__(self, fake: FakeCalypso, secret: str, store: str, logs: Path) -> None:
+    def __init__(self, fake: FakeCalypso, secret: str, store: str, logs: Path, *args: str) -> None:
         self.number = next(self._numbers)
+        self._args = args
         self._env = {
             **os.environ,
             "CALYPSO_API_KEY": fake.api_key,
@@ -84,6 +85,7 @@ class Worker:
                 "--listen",
                 "127.0.0.1:0",
                 *WORKER_ARGS,
+                *self._args,
                 env=self._env,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,

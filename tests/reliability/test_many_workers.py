@@ -6,7 +6,8 @@ a load balancer hands every webhook to two of them at once; one worker is killed
 SIGKILL once money is moving and started again; another is paused with SIGSTOP past its
 lease and resumed. At the end every overpaid invoice has exactly one accepted
 return-to-paid and a closed intervention, every underpaid one is listed as held, and
-nothing is pending. A Redis outage mid-run loses and doubles nothing either.
+nothing is pending. A worker paused on purpose between reading an invoice and sending
+its write sends nothing once resumed; a Redis outage mid-run loses and doubles nothing.
 
 These tests use real time (processes cannot share a fake clock): short leases and holds
 keep each run well under a minute.
@@ -180,6 +181,45 @@ async def test_three_workers_take_each_overpayment_once_through_a_kill_and_a_pau
     for code, out in stops:
         assert code == 0, out
         assert "stopped:" in out
+
+
+async def test_a_worker_paused_between_its_read_and_its_write_sends_nothing(
+    store_url: str, tmp_path: Path
+) -> None:
+    """The worst instant, hit on purpose: worker A reads an overpaid invoice and is
+    paused (SIGSTOP) before it can send return-to-paid; B takes the invoice over after
+    the lease, returns it to paid and closes it. A resumes holding a stale read that
+    says "overpaid": it must send nothing."""
+    read = "/api/v1/invoice"
+    async with fake_calypso() as fake, fake.client() as client:
+        balancer = Balancer([])
+        await balancer.start()
+        sub = await client.webhooks.create(
+            url=balancer.url, event_types=[EventType.INVOICE_PENDING_INTERVENTION]
+        )
+        assert sub.secret_key is not None
+        a = Worker(fake, sub.secret_key, store_url, tmp_path, "--log-level", "INFO")
+        b = Worker(fake, sub.secret_key, store_url, tmp_path)
+        balancer.workers = [a]
+        try:
+            await a.start()
+            # A's read of the invoice is answered 1 s late, with the state on arrival.
+            fake.delay(read, 1.0)
+            invoice_id = await create_and_pay(client, fake, "10.50")
+            await until(lambda: len(fake.calls_to(read)) == 1, 15, a.log)
+            a.signal(signal.SIGSTOP)
+            await b.start()
+            await until(finished_all(fake, [invoice_id]), 20, b.log)
+            a.signal(signal.SIGCONT)
+            # A goes on from its stale read to the end of its run, and reports it.
+            await until(lambda: f"invoice {invoice_id}: " in a.log(), 15, a.log)
+            await asyncio.sleep(0.5)
+        finally:
+            stops = await asyncio.gather(a.terminate(), b.terminate())
+            await balancer.close()
+    assert fake.returns_to_paid == {invoice_id: 1}, "money taken twice"
+    for code, out in stops:
+        assert code == 0, out
 
 
 async def test_a_redis_outage_mid_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
