@@ -865,7 +865,7 @@ async def test_errors_and_reprs_hold_no_secret(
         assert call.kwargs["headers"]["Sign"] not in text
 
 
-# --- review findings: hostile bodies, borrowed sessions, traceback locals ---------------
+# --- hostile bodies, borrowed sessions, traceback locals ---------------------------------
 
 
 async def test_deeply_nested_answer_is_a_decode_error(

@@ -440,8 +440,7 @@ async def test_run_cancelled_while_a_write_is_at_the_server_never_sends_it_again
     """Cancelling a run (its only caller, or the worker's shutdown after the grace) while
     the server holds its write does not abandon the write: the cancellation lands once
     the write is answered, the run is reported FAILED, and neither a call arriving
-    meanwhile nor a run after a restart sends the write a second time (reviewer probe
-    test_probe_last_caller_cancelled_mid_write_then_rerun)."""
+    meanwhile nor a run after a restart sends the write a second time."""
     path = RTP if write == "return-to-paid" else CLOSE
     clock = Clock(settler(fake))
     outcomes: list[Resolution] = []

@@ -87,7 +87,7 @@ async def test_items_with_the_same_key_wait_in_the_queue_once() -> None:
 
 async def test_duplicates_of_a_running_item_never_take_a_second_worker() -> None:
     """A key being handled is marked to run once more afterwards, on the same worker, so
-    duplicates of one stuck item leave the other workers free (reviewer probe)."""
+    duplicates of one stuck item leave the other workers free."""
     gate = asyncio.Event()
     started: list[str] = []
 

@@ -872,8 +872,7 @@ async def test_worker_retry_after_a_return_to_paid_that_may_land_waits_out_the_h
 ) -> None:
     """A return-to-paid lost on the wire, or accepted (2xx) while the answer and the
     re-read after it still show PENDING_INTERVENTION or cannot be read, may still be
-    carried out: the worker's retry waits resend_hold before sending another, not 2 s
-    (the accepted cases were a reviewer's finding)."""
+    carried out: the worker's retry waits resend_hold before sending another, not 2 s."""
     invoice = await world.intervention("10.50")
     if answer == "lost":
         world.fake.drop(RTP, after_action=False)
@@ -895,7 +894,7 @@ async def test_worker_retry_after_a_return_to_paid_that_may_land_waits_out_the_h
 
 async def test_duplicates_of_a_stuck_invoice_leave_the_other_workers_free(world: World) -> None:
     """A copy of an invoice being resolved does not take a worker: another invoice goes
-    ahead, and the copy runs after the first run ends (reviewer probe test_probe_hol)."""
+    ahead, and the copy runs after the first run ends (no head-of-line blocking)."""
     x = await world.intervention("10.50")
     y = await world.intervention("10.50")
     gate = asyncio.Event()
