@@ -21,7 +21,7 @@ transaction in SQLite, a Lua script in Redis). Times are seconds on the store's 
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+from typing import Protocol, Self
 
 import attrs
 
@@ -150,6 +150,14 @@ class ResolverStore(Protocol):
 
     async def aclose(self) -> None:
         """Let go of connections; idempotent."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """:meth:`open`, for ``async with store:``."""
+        ...
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """:meth:`aclose`."""
         ...
 
     async def ping(self) -> None:

@@ -126,7 +126,7 @@ async def test_a_file_in_a_missing_folder_is_a_clear_store_error(tmp_path: Path)
 
 async def test_redis_store_round_trip_on_the_test_server() -> None:
     """The test server is reachable (the Redis tests ran against a real one)."""
-    async with store_from_url(redis_url(), namespace="probe") as store:  # type: ignore[attr-defined]
+    async with store_from_url(redis_url(), namespace="probe") as store:
         await store.ping()
 
 
@@ -169,6 +169,18 @@ def test_a_redis_password_given_as_a_query_value_never_shows() -> None:
     assert store.url == "redis://127.0.0.1:6379/0?password=***&namespace=shop"
 
 
+def test_a_namespace_in_the_url_is_the_stores_namespace() -> None:
+    """RedisStore reads ?namespace= as store_from_url does; two different ones are an
+    error before any I/O."""
+    from calypso_async.stores import RedisStore
+
+    store = RedisStore("redis://127.0.0.1:6379/0?namespace=shop")
+    assert store.url == "redis://127.0.0.1:6379/0?namespace=shop"
+    assert store._prefix == "{shop}:"
+    with pytest.raises(ConfigurationError, match="namespace"):
+        RedisStore("redis://127.0.0.1:6379/0?namespace=shop", namespace="other")
+
+
 async def test_an_operators_store_must_exist(tmp_path: Path) -> None:
     """A typo in --store must not answer from an empty store made on the spot."""
     missing = tmp_path / "typo.db"
@@ -187,24 +199,30 @@ async def test_an_operators_store_must_exist(tmp_path: Path) -> None:
 async def test_redis_makes_its_consumer_group_again_if_redis_lost_it() -> None:
     """A Redis restarted without its data (or flushed) loses the group: the next
     claim makes it again instead of failing for ever."""
-    url = f"{redis_url()}{'&' if '?' in redis_url() else '?'}namespace=nogroup-{uuid4().hex}"
-    async with store_from_url(url) as store:  # type: ignore[attr-defined]
-        await store._redis.delete(store._stream)  # the stream, and its group, are gone
+    from calypso_async.stores import RedisStore
+
+    async with RedisStore(redis_url(), namespace=f"nogroup-{uuid4().hex}") as store:
+        redis = store._redis
+        assert redis is not None
+        await redis.delete(store._stream)  # the stream, and its group, are gone
         await store.accept("inv-1")
         claim = await store.next_claim("worker-a", 30.0, wait=0)
         assert claim is not None
         assert claim.invoice_id == "inv-1"
         await store.release(claim, None)
-        keys = [key async for key in store._redis.scan_iter(match=store._prefix + "*")]
-        await store._redis.delete(*keys)
+        keys = [key async for key in redis.scan_iter(match=store._prefix + "*")]
+        await redis.delete(*keys)
 
 
 async def test_redis_finds_a_dead_direct_claim_again_after_its_lease() -> None:
     """A resolve() that claimed an invoice the store did not hold, in a process that then
     died: a worker takes it over once the claim has run out (Redis finds it by its idle
     stream entry, on Redis's own clock: a short real wait)."""
-    url = f"{redis_url()}{'&' if '?' in redis_url() else '?'}namespace=direct-{uuid4().hex}"
-    async with store_from_url(url) as store:  # type: ignore[attr-defined]
+    from calypso_async.stores import RedisStore
+
+    async with RedisStore(redis_url(), namespace=f"direct-{uuid4().hex}") as store:
+        redis = store._redis
+        assert redis is not None
         direct = await store.claim("inv-1", "dead-process", 0.2)
         assert direct is not None
         assert await store.next_claim("worker-a", 0.2, wait=0) is None  # delivered: live
@@ -214,5 +232,5 @@ async def test_redis_finds_a_dead_direct_claim_again_after_its_lease() -> None:
         assert taken is not None
         assert taken.invoice_id == "inv-1"
         assert taken.token != direct.token
-        keys = [key async for key in store._redis.scan_iter(match=store._prefix + "*")]
-        await store._redis.delete(*keys)
+        keys = [key async for key in redis.scan_iter(match=store._prefix + "*")]
+        await redis.delete(*keys)

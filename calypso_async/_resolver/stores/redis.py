@@ -47,7 +47,8 @@ class RedisStore(RedisConnection):
                 ...
 
     Args:
-        url: ``redis://[user:password@]host[:port][/db]``, or ``rediss://`` for TLS.
+        url: ``redis://[user:password@]host[:port][/db]``, or ``rediss://`` for TLS;
+            ``?namespace=shop`` in it sets ``namespace``.
         namespace: Prefix of every key, inside a hash tag (several shops on one Redis
             each take their own).
         clock: Unix seconds for leases and holds; by default Redis's own clock

@@ -52,6 +52,17 @@ def _secrets(url: str) -> list[str]:
     return found
 
 
+def _namespace_in(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``namespace`` query value, and that value (``None``: none)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    named = [value for name, value in query if name == "namespace"]
+    if not named:
+        return url, None
+    rest = "&".join(f"{name}={value}" for name, value in query if name != "namespace")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), named[-1]
+
+
 class RedisConnection:
     """A Redis connection for one store namespace (see ``RedisStore`` for the args)."""
 
@@ -66,6 +77,13 @@ class RedisConnection:
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("redis://", "rediss://")):
             raise ConfigurationError("a RedisStore URL starts with redis:// or rediss://")
+        url, named = _namespace_in(url)
+        if named is not None:
+            if namespace not in ("calypso", named):
+                raise ConfigurationError(
+                    f"the URL names namespace {named!r} and namespace= {namespace!r}"
+                )
+            namespace = named
         if not isinstance(namespace, str) or not namespace or "}" in namespace:
             raise ConfigurationError("namespace must be a non-empty string without '}'")
         self._url = url
@@ -171,6 +189,24 @@ class RedisConnection:
         return StoreError(f"{self.url}: {type(exc).__name__}: {message}")
 
     async def _call(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        # redis-py can turn a cancellation that lands in a blocking read into a
+        # ConnectionError, or swallow it (redis/redis-py#2028, #2665): a worker told to
+        # stop would then take it for an outage and retry for ever. A cancellation asked
+        # for during this call always comes out as one; one asked for before it (a
+        # cleanup running in a cancelled task) leaves the call alone.
+        task = asyncio.current_task()
+        before = task.cancelling() if task is not None else 0
+        try:
+            result = await self._call_once(operation)
+        except StoreError as exc:
+            if task is not None and task.cancelling() > before:
+                raise asyncio.CancelledError from exc
+            raise
+        if task is not None and task.cancelling() > before:
+            raise asyncio.CancelledError
+        return result
+
+    async def _call_once(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         if self._redis is None:
             await self.open()
         assert self._redis is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..._errors import ConfigurationError
 from ..ports import ResolverStore
@@ -59,11 +59,6 @@ def store_from_url(url: str, **options: Any) -> ResolverStore:
         if not host:
             raise ConfigurationError("a Redis store URL names a host: redis://host:port/0")
         del port
-        query = parse_qs(parts.query)
-        if "namespace" in query:
-            options.setdefault("namespace", query.pop("namespace")[-1])
-            rest = urlencode(query, doseq=True)
-            url = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
         try:
             from .redis import RedisStore
         except ImportError:
