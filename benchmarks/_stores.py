@@ -340,6 +340,8 @@ def report(data: dict[str, Any]) -> str:
     for target in data["targets"]:
         value = "-" if target["value"] is None else f"{target['value']:.2f}"
         lines.append(f"[{'PASS' if target['ok'] else 'MISS'}] {target['name']}: {value}")
+    if not data["targets"]:
+        lines.append("(the targets compare a store with memory: run memory too, or --store all)")
     met = sum(1 for target in data["targets"] if target["ok"])
     right = all(run["outcomes_right"] == run["interventions"] for run in data["runs"])
     lines.append(

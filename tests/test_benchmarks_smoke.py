@@ -78,6 +78,27 @@ def test_resolver_benchmark_resolves_over_and_holds_under(
     assert "SUMMARY resolver: " in capsys.readouterr().out
 
 
+def test_store_benchmark_runs_worker_processes_on_each_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny run on memory and SQLite with two worker processes: a row per store and
+    worker count, every outcome right, and the targets judged against memory."""
+    output = tmp_path / "stores.json"
+    argv = ["-n", "6", "--settle-delay", "0.05", "--poll-interval", "0.1"]
+    argv += ["--store", "memory,sqlite", "--workers", "2", "--output", str(output), "--quiet"]
+
+    assert resolver.main(argv) == 0
+
+    data = json.loads(output.read_text())
+    runs = {(run["store"], run["workers"]): run for run in data["runs"]}
+    assert set(runs) == {("memory", 1), ("sqlite", 2)}
+    for run in runs.values():
+        assert run["outcomes_right"] == 6
+        assert run["interventions_per_s"] is not None
+    assert runs["sqlite", 2]["store_operations_per_resolution"] > 0
+    assert "SUMMARY resolver-stores: " in capsys.readouterr().out
+
+
 def test_micro_benchmark_times_every_step(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
