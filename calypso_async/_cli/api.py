@@ -1,4 +1,4 @@
-"""The read-only API commands: ``invoice get``, ``account balances``, ``webhooks list``.
+"""The API commands: ``invoice get``, ``account balances``, ``webhooks list|create|delete``.
 
 They talk to the real API with the ``CALYPSO_*`` environment variables
 (``CalypsoClient.from_env``).
@@ -16,6 +16,7 @@ from typing import Any
 from .._client import CalypsoClient
 from .._core.json import dumps, format_decimal
 from .._errors import CalypsoError, ConfigurationError
+from .._types.webhook import EventType
 from .args import PROG, env_problem
 
 __all__ = ["add_parsers", "run"]
@@ -35,6 +36,21 @@ def add_parsers(commands: Any) -> None:
     webhooks = commands.add_parser("webhooks", help="webhook calls (CALYPSO_* variables)")
     webhook_commands = webhooks.add_subparsers(dest="action", metavar="ACTION", required=True)
     webhook_commands.add_parser("list", help="list webhook subscriptions (no secrets)")
+    create = webhook_commands.add_parser(
+        "create",
+        help="subscribe a URL; prints the subscription's secret once, for CALYPSO_WEBHOOK_SECRET",
+    )
+    create.add_argument("url", help="where Calypso posts the events (https in production)")
+    create.add_argument(
+        "--event",
+        action="append",
+        dest="events",
+        metavar="TYPE",
+        help="an event type to receive, repeatable (default: INVOICE_PENDING_INTERVENTION, "
+        "what calypso-async worker needs)",
+    )
+    delete = webhook_commands.add_parser("delete", help="delete a subscription")
+    delete.add_argument("request_id", help="its request id, as webhooks list shows it")
 
 
 def run(args: argparse.Namespace, out: Any) -> int:
@@ -43,6 +59,8 @@ def run(args: argparse.Namespace, out: Any) -> int:
         ("invoice", "get"): _invoice_get,
         ("account", "balances"): _account_balances,
         ("webhooks", "list"): _webhooks_list,
+        ("webhooks", "create"): _webhooks_create,
+        ("webhooks", "delete"): _webhooks_delete,
     }
     return asyncio.run(_with_client(api_commands[args.command, args.action], args, out))
 
@@ -90,6 +108,24 @@ async def _webhooks_list(client: CalypsoClient, args: argparse.Namespace, out: A
             f"errors={sub.blocked_by_error_count}",
             file=out,
         )
+
+
+async def _webhooks_create(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
+    events = args.events or [EventType.INVOICE_PENDING_INTERVENTION]
+    sub = await client.webhooks.create(url=args.url, event_types=events)
+    print(f"{sub.request_id}  {sub.url}  events={_show(sub.notification_event_types)}", file=out)
+    # Shown on purpose, once: the receiver needs it, and webhooks list never shows it.
+    print(f"CALYPSO_WEBHOOK_SECRET={sub.secret_key}", file=out)
+    print(
+        f"{PROG}: keep the secret with your other credentials; every receiver of this "
+        "subscription verifies deliveries with it",
+        file=sys.stderr,
+    )
+
+
+async def _webhooks_delete(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
+    await client.webhooks.delete(args.request_id)
+    print(f"deleted {args.request_id}", file=out)
 
 
 _ApiCommand = Callable[[CalypsoClient, argparse.Namespace, Any], Awaitable[None]]

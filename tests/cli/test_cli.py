@@ -246,6 +246,32 @@ def test_api_commands_talk_to_the_fake(
     assert env["CALYPSO_SECRET_KEY"] not in out
 
 
+def test_webhooks_create_prints_the_secret_once_and_delete_removes_it(
+    fake_process: tuple[subprocess.Popen[str], dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """create subscribes a URL for what the worker needs and prints the secret as the
+    variable the worker reads; list never shows it; delete removes the subscription."""
+    _, env = fake_process
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert main(["webhooks", "create", "https://shop.example/calypso/webhooks"]) == 0
+    created = capsys.readouterr().out.splitlines()
+    request_id = created[0].split()[0]
+    assert "events=INVOICE_PENDING_INTERVENTION" in created[0]
+    secret = created[1].removeprefix("CALYPSO_WEBHOOK_SECRET=")
+    assert created[1].startswith("CALYPSO_WEBHOOK_SECRET=")
+    assert secret
+    assert main(["webhooks", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert request_id in listed
+    assert secret not in listed
+    assert main(["webhooks", "delete", request_id]) == 0
+    assert main(["webhooks", "list"]) == 0
+    assert "no webhook subscriptions" in capsys.readouterr().out
+
+
 def test_api_errors_are_one_line_without_traceback(
     fake_process: tuple[subprocess.Popen[str], dict[str, str]],
     monkeypatch: pytest.MonkeyPatch,

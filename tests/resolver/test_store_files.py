@@ -169,6 +169,17 @@ def test_a_redis_password_given_as_a_query_value_never_shows() -> None:
     assert store.url == "redis://127.0.0.1:6379/0?password=***&namespace=shop"
 
 
+def test_a_misspelt_redis_url_option_is_a_clear_error_before_any_io() -> None:
+    """redis-py would raise a TypeError only once connecting; the store names the
+    option at once, and never the password."""
+    with pytest.raises(ConfigurationError, match="nmespace") as raised:
+        store_from_url("redis://:hunter2secret@127.0.0.1:1/0?nmespace=shop")
+    assert "hunter2secret" not in str(raised.value)
+    with pytest.raises(ConfigurationError, match="socket_timeout") as raised:
+        store_from_url("redis://127.0.0.1:1/0?socket_timeout=soon&password=hunter2secret")
+    assert "hunter2secret" not in str(raised.value)
+
+
 def test_a_namespace_in_the_url_is_the_stores_namespace() -> None:
     """RedisStore reads ?namespace= as store_from_url does; two different ones are an
     error before any I/O."""

@@ -63,6 +63,20 @@ def _namespace_in(url: str) -> tuple[str, str | None]:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), named[-1]
 
 
+def _check_options(url: str) -> None:
+    """Refuse, before any I/O, a URL option redis-py would only trip on when connecting."""
+    try:
+        # Builds a connection object from the URL's options without opening a socket.
+        aioredis.ConnectionPool.from_url(url).make_connection()
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        for secret in _secrets(url):
+            message = message.replace(secret, "***")
+        raise ConfigurationError(
+            f"the Redis store URL {_masked(url)} has an option redis-py does not take: {message}"
+        ) from None
+
+
 class RedisConnection:
     """A Redis connection for one store namespace (see ``RedisStore`` for the args)."""
 
@@ -87,6 +101,7 @@ class RedisConnection:
         if not isinstance(namespace, str) or not namespace or "}" in namespace:
             raise ConfigurationError("namespace must be a non-empty string without '}'")
         self._url = url
+        _check_options(url)
         self._create = bool(create)
         shown = _masked(url)
         if namespace != "calypso":
