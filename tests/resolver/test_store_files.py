@@ -190,6 +190,8 @@ def test_a_namespace_in_the_url_is_the_stores_namespace() -> None:
     assert store._prefix == "{shop}:"
     with pytest.raises(ConfigurationError, match="namespace"):
         RedisStore("redis://127.0.0.1:6379/0?namespace=shop", namespace="other")
+    encoded = RedisStore("redis://127.0.0.1:6379/0?password=p%26ss%3Dx%2By&namespace=shop")
+    assert encoded._url == "redis://127.0.0.1:6379/0?password=p%26ss%3Dx%2By"
 
 
 async def test_an_operators_store_must_exist(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -55,11 +55,13 @@ def _secrets(url: str) -> list[str]:
 def _namespace_in(url: str) -> tuple[str, str | None]:
     """``url`` without its ``namespace`` query value, and that value (``None``: none)."""
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    named = [value for name, value in query if name == "namespace"]
+    named = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "namespace"]
     if not named:
         return url, None
-    rest = "&".join(f"{name}={value}" for name, value in query if name != "namespace")
+    # The other options stay as written, still encoded (a password may hold '&' or '=').
+    rest = "&".join(
+        part for part in parts.query.split("&") if unquote_plus(part.split("=")[0]) != "namespace"
+    )
     return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), named[-1]
 
 
@@ -67,7 +69,8 @@ def _check_options(url: str) -> None:
     """Refuse, before any I/O, a URL option redis-py would only trip on when connecting."""
     try:
         # Builds a connection object from the URL's options without opening a socket.
-        aioredis.ConnectionPool.from_url(url).make_connection()
+        pool: Any = aioredis.ConnectionPool.from_url(url)
+        pool.make_connection()
     except (TypeError, ValueError) as exc:
         message = str(exc)
         for secret in _secrets(url):
