@@ -11,7 +11,6 @@ when it wakes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -75,7 +74,11 @@ class ClaimGuard:
 
     @property
     def lost(self) -> bool:
-        """Whether the claim is known to be gone (taken over, or not renewed in time)."""
+        """Whether the claim is gone or given up.
+
+        Taken over, not renewed in time, or too little of it left to start a write: the
+        invoice then goes back to the queue rather than being parked as failed.
+        """
         if not self.store.shared:
             return self._lost
         return self._lost or self._monotonic() >= self._valid_until
@@ -92,8 +95,10 @@ class ClaimGuard:
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            # Waits for it without taking its CancelledError for the caller's own.
+            await asyncio.wait([keeper])
+            if not keeper.cancelled():
+                keeper.result()  # a bug in renewing surfaces here
 
     async def _renew_forever(self) -> None:
         while not self._lost:
@@ -133,6 +138,7 @@ class ClaimGuard:
         another intent that landed or may still land.
         """
         if not self._in_hand():
+            self._lost = True
             return WriteRefused(claim_lost=True)
         started = self._monotonic()
         refused = await self.store.begin_write(self.claim, write, self._hold)
@@ -146,6 +152,7 @@ class ClaimGuard:
             # slow): the lease may have run out meanwhile. Send nothing; the record
             # is settled as "did not land", which it never can now.
             await self.settle(write, False)
+            self._lost = True
             return WriteRefused(claim_lost=True)
         return None
 
@@ -169,4 +176,7 @@ class ClaimGuard:
         run out on the store's clock, and this process counts its lease from before the
         store last granted it, so while enough of it is left in hand nobody else holds it.
         """
-        return self._in_hand()
+        if self._in_hand():
+            return True
+        self._lost = True
+        return False

@@ -230,6 +230,24 @@ class Executions:
                 withheld=_withheld(runs),
                 attempts=len(runs),
             )
+        try:
+            resolution = await self._finish(claim, guard, resolution)
+        except asyncio.CancelledError:
+            # Cancelled while the outcome was handed to the store (that work goes on,
+            # shielded): the run did end, and is reported as it ended.
+            await self._report(resolution)
+            raise
+        try:
+            return await self._report(resolution)
+        except asyncio.CancelledError:
+            # Shut down while an async on_outcome hook ran: the hook may not have kept
+            # the outcome, so the id goes back to the caller of stop() like any other.
+            if execution.shutdown:
+                self._on_shutdown(invoice_id)
+            raise
+
+    async def _finish(self, claim: Claim, guard: ClaimGuard, resolution: Resolution) -> Resolution:
+        """Stop renewing and hand the claim back to the store with what became of it."""
         await guard.stop()
         if resolution.outcome is Outcome.FAILED and (
             guard.lost or isinstance(resolution.error, StoreError)
@@ -239,19 +257,12 @@ class Executions:
             # already), instead of being parked as failed for a human.
             await self._give_back(claim, None)
             if self._store.shared and not guard.lost:
-                resolution = attrs.evolve(
+                return attrs.evolve(
                     resolution, reason=f"{resolution.reason}; back in the store's queue"
                 )
-        else:
-            await self._keep(claim, resolution)
-        try:
-            return await self._report(resolution)
-        except asyncio.CancelledError:
-            # Shut down while an async on_outcome hook ran: the hook may not have kept
-            # the outcome, so the id goes back to the caller of stop() like any other.
-            if execution.shutdown:
-                self._on_shutdown(invoice_id)
-            raise
+            return resolution
+        await self._keep(claim, resolution)
+        return resolution
 
     async def _keep(self, claim: Claim, resolution: Resolution) -> None:
         """Release the claim with the outcome (the store keeps it for operators)."""
@@ -264,7 +275,7 @@ class Executions:
             resolution.attempts,
         )
         try:
-            await self._store.release(claim, record)
+            await asyncio.shield(self._store.release(claim, record))
         except StoreError as exc:
             # The claim runs out by itself; another worker then finds the invoice done.
             logger.warning(
@@ -275,14 +286,24 @@ class Executions:
             )
 
     async def _give_back(self, claim: Claim | None, guard: ClaimGuard | None) -> None:
-        """Put a cut-short invoice back in the store, even while being cancelled."""
-        if guard is not None:
-            await asyncio.shield(guard.stop())
-        if claim is None:
-            return
-        # On failure the claim's lease runs out and another worker takes it over.
-        with contextlib.suppress(StoreError, asyncio.CancelledError):
-            await asyncio.shield(self._store.release(claim, None))
+        """Put a cut-short invoice back in the store, even while being cancelled.
+
+        The store's work is shielded and goes on either way. A cancellation arriving
+        meanwhile is passed on, unless the caller is already handling one (and will
+        raise it once it has reported the run).
+        """
+        task = asyncio.current_task()
+        handling = task is not None and task.cancelling() > 0
+        try:
+            if guard is not None:
+                await asyncio.shield(guard.stop())
+            if claim is not None:
+                # On failure the claim's lease runs out and another worker takes it.
+                with contextlib.suppress(StoreError):
+                    await asyncio.shield(self._store.release(claim, None))
+        except asyncio.CancelledError:
+            if not handling:
+                raise
 
     async def _attempt(self, run: Run) -> Resolution:
         try:

@@ -6,6 +6,7 @@ for; here that clock is moved by hand, and the store is a real SQLite file.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -54,6 +55,17 @@ async def test_a_write_is_recorded_while_the_lease_is_in_hand(store: SQLiteStore
     assert not guard.lost
 
 
+async def test_a_close_is_not_started_in_the_last_fifth_of_the_lease(
+    store: SQLiteStore,
+) -> None:
+    """The check before close-intervention gives the claim up the same way."""
+    monotonic = Monotonic()
+    _, guard = await claimed(store, monotonic)
+    monotonic.now += LEASE * 0.85
+    assert not await guard.check()
+    assert guard.lost
+
+
 async def test_no_write_starts_in_the_last_fifth_of_the_lease(store: SQLiteStore) -> None:
     """A run that stalled until near the end of its lease sends nothing: the store may
     hand the invoice to another worker before the request would arrive."""
@@ -63,6 +75,7 @@ async def test_no_write_starts_in_the_last_fifth_of_the_lease(store: SQLiteStore
     assert await guard.begin(RTP) == WriteRefused(claim_lost=True)
     assert not await guard.check()
     assert await store.write_hold("inv-1", RTP) == 0, "nothing was recorded"
+    assert guard.lost, "given up: the invoice goes back to the queue, not parked"
 
 
 async def test_a_record_that_took_too_long_is_withdrawn_and_nothing_is_sent(
@@ -83,6 +96,7 @@ async def test_a_record_that_took_too_long_is_withdrawn_and_nothing_is_sent(
     store.begin_write = slow_begin_write  # type: ignore[method-assign]
     assert await guard.begin(RTP) == WriteRefused(claim_lost=True)
     assert await store.write_hold("inv-1", RTP) == 0
+    assert guard.lost, "given up: the invoice goes back to the queue, not parked"
 
 
 async def test_the_lease_counts_from_before_the_claim_was_asked_for(
@@ -97,3 +111,18 @@ async def test_the_lease_counts_from_before_the_claim_was_asked_for(
     assert late.lost
     assert not await late.check()
     assert await late.begin(RTP) == WriteRefused(claim_lost=True)
+
+
+async def test_stopping_the_renewals_passes_the_callers_cancellation_on(
+    store: SQLiteStore,
+) -> None:
+    """stop() waits for the renewing task without taking its CancelledError for the
+    caller's own: a caller cancelled meanwhile is cancelled."""
+    monotonic = Monotonic()
+    _, guard = await claimed(store, monotonic)
+    guard.keep_alive()
+    stopping = asyncio.create_task(guard.stop())
+    await asyncio.sleep(0)  # stopping waits for the renewing task to end
+    stopping.cancel()
+    await asyncio.wait([stopping])
+    assert stopping.cancelled()
