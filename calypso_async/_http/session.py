@@ -204,11 +204,12 @@ class CalypsoSession:
                 idempotency key, ``False`` for anything that changes state. ``None``
                 (the default) is ``False`` for ``POST`` and ``True`` for ``DELETE``. A
                 call that provably never left is sent again in every case.
-            send_by: A time on the client's monotonic clock after which no attempt may
-                start sending: checked once a connection is free, right before the
-                request is written. Past it, the call raises ``CalypsoTimeoutError`` with
-                ``request_sent`` ``False``. For a write whose right to be sent expires
-                (the resolver's return-to-paid).
+            send_by: A time on the client's monotonic clock by which every attempt must
+                have been sent and answered: checked once a connection is free, right
+                before the request is written (with less than an attempt's least time
+                left, the call raises ``CalypsoTimeoutError`` with ``request_sent``
+                ``False``), and an attempt's timeout ends there at the latest. For a
+                write whose right to be sent expires (the resolver's return-to-paid).
 
         Returns:
             The JSON answer with every non-integer number as ``Decimal``, or ``None`` for
@@ -303,7 +304,7 @@ class CalypsoSession:
         assert timeouts is not None  # made with the loop, before any attempt
         if gate is not None and not gate.enter_now():
             await self._wait_for_connection(gate, timeouts, path, deadline_at)
-        if send_by is not None and self._clock() > send_by:
+        if send_by is not None and send_by - self._clock() < self._min_attempt:
             if gate is not None:
                 gate.leave()
             raise failures.too_late(path)
@@ -317,6 +318,8 @@ class CalypsoSession:
             )
             began = self._clock()
             timeout = min(self._timeout, deadline_at - began)
+            if send_by is not None:
+                timeout = min(timeout, send_by - began)
             with timeouts.scope(timeout):
                 answer = await self._transport.send(method, path, body, headers)
         except (TimeoutError, TLSFailed, NotSent, AnswerLost) as exc:

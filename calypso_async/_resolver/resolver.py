@@ -78,7 +78,8 @@ class InterventionResolver:
             before its Resolution is reported (``0``: never). ``resolve`` never retries.
         retry_backoff: Seconds before the first retry, doubling for each next one.
         resend_hold: Seconds after a return-to-paid went unanswered (timeout, lost
-            connection, 502/504), or was accepted (2xx) with the invoice still pending,
+            connection, a 5xx other than Calypso's own 503), or was accepted (2xx)
+            with the invoice still pending,
             during which no run of any process sharing the store sends another for
             that invoice, in case the server still carries out the first.
         lease: Seconds a claim on an invoice lives without renewal (renewed every third

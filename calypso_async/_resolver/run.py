@@ -41,7 +41,8 @@ from .._errors import (
     WaitTimeoutError,
 )
 from .._types import Invoice, InvoiceState
-from .policy import Decision, Outcome, Policy, Resolution, Write, default_policy
+from . import reasons
+from .policy import Decision, Outcome, Policy, Resolution, Write
 
 if TYPE_CHECKING:
     from .._client import CalypsoClient
@@ -60,25 +61,21 @@ _PERMANENT = (AuthenticationError, NotFoundError)
 
 _DONE_PAYING = (InvoiceState.PAID, InvoiceState.COMPLETED)
 
-_CLAIM_LOST = (
-    "this run's claim on the invoice lapsed (the process stalled past its lease, or "
-    "another worker took the invoice over): it sends nothing more and leaves the invoice "
-    "to the store's queue, for the worker that holds it or takes it next"
-)
-
 
 def _may_still_land(error: BaseException) -> bool:
     """Whether the server may have carried out, or may still carry out, a failed write.
 
-    Only a request that provably never left, a refusal (4xx) and a 503 ("not now") say
-    it did not act. A lost answer, a timeout, any other 5xx (the server may have acted
-    before failing) and a garbled 2xx (it accepted) may all still land: the guarantee
-    must not rest on the server having refused.
+    Only a request that provably never left, a refusal (4xx) and Calypso's own 503
+    ("not now", with its ``errorCode``) say it did not act. A lost answer, a timeout,
+    any other 5xx (the server may have acted before failing), a proxy's 503 (it may
+    have forwarded the request before its upstream failed) and a garbled 2xx (it
+    accepted) may all still land: the guarantee must not rest on the server refusing.
     """
     if getattr(error, "request_sent", None) is False:
         return False
     if isinstance(error, APIError):
-        return not (400 <= error.status < 500 or error.status == 503)
+        refused = 400 <= error.status < 500
+        return not (refused or (error.status == 503 and error.error_code is not None))
     return True
 
 
@@ -143,6 +140,7 @@ class Run:
         self.writes: list[Write] = []
         self.withheld: list[Write] = []
         self.invoice: Invoice | None = None
+        self._read_at = 0.0  # when self.invoice was read (client clock)
         self.decision: Decision | None = None
         self.retryable = True
         self.retry_wait = 0.0
@@ -173,12 +171,11 @@ class Run:
             return self.end(Outcome.FAILED, f"{type(exc).__name__}: {exc}", exc)
 
     async def _steps(self) -> Resolution:
-        invoices = self._client.invoices
         # 1. Read the invoice: every decision below comes from the server's state.
-        invoice = self.invoice = await invoices.get(self.invoice_id)
+        invoice = await self._read(self.invoice_id)
         if invoice.state is not InvoiceState.PENDING_INTERVENTION:
             await self._guard.landed(_RTP)  # an earlier return-to-paid did act
-        skip = _nothing_to_do(invoice)
+        skip = reasons.nothing_to_do(invoice)
         if skip is not None:
             if _CLOSE in self._earlier_writes and invoice.is_intervention_resolved:
                 kind = invoice.intervention_type or "intervention"
@@ -194,7 +191,7 @@ class Run:
         if invoice.state is InvoiceState.PENDING_INTERVENTION:
             self.decision = await self._decide(invoice)
             if self.decision is Decision.HOLD:
-                return self.end(Outcome.HELD, _hold_reason(invoice, self._policy))
+                return self.end(Outcome.HELD, reasons.held(invoice, self._policy))
             # 3. Take the money.
             invoice = await finish_despite_cancellation(self._return_to_paid(invoice))
 
@@ -212,9 +209,11 @@ class Run:
                 "resolver acts on; left for a human",
             )
         if not await self._guard.check():
-            raise _Failed(_CLAIM_LOST, final=True)
+            raise _Failed(reasons.CLAIM_LOST, final=True)
         self.invoice = await finish_despite_cancellation(self._close(invoice))
-        return self.end(Outcome.RESOLVED, _resolved_reason(self.invoice, self))
+        return self.end(
+            Outcome.RESOLVED, reasons.resolved(self.invoice, self.writes, self.withheld)
+        )
 
     async def _decide(self, invoice: Invoice) -> Decision:
         try:
@@ -226,12 +225,24 @@ class Run:
         except (ValueError, TypeError):
             raise _Failed(f"the policy returned {answer!r}, not a Decision") from None
 
+    async def _read(self, invoice_id: str) -> Invoice:
+        self.invoice = invoice = await self._client.invoices.get(invoice_id)
+        self._read_at = self._client.runtime.clock()
+        return invoice
+
     async def _return_to_paid(self, invoice: Invoice) -> Invoice:
+        if self._client.runtime.clock() - self._read_at > self._guard.resend_hold / 4:
+            # A slow decision: a return-to-paid another worker sent just before this
+            # run's read may have landed since, and its record lapsed meanwhile. Decide
+            # on the invoice as it is now.
+            invoice = await self._read(invoice.id)
+            if invoice.state is not InvoiceState.PENDING_INTERVENTION:
+                return invoice
         refused = await self._guard.begin(_RTP)
         if refused is not None:
             self.withheld.append(_RTP)
             if refused.claim_lost:
-                raise _Failed(_CLAIM_LOST, final=True)
+                raise _Failed(reasons.CLAIM_LOST, final=True)
             current = await self._reread(invoice.id, _RTP, "was withheld", None)
             if current.state in _DONE_PAYING:
                 return current  # another run's landed: go on from here
@@ -249,7 +260,8 @@ class Run:
                 wait=wait,
             )
         # The record holds every other run back for resend_hold: this request must reach
-        # the server well inside it, however long this process stalls on the way.
+        # the server, and be answered or given up, well inside it, however long this
+        # process stalls on the way.
         send_by = self._client.runtime.clock() + self._guard.resend_hold / 2
         self.writes.append(_RTP)
         try:
@@ -343,7 +355,7 @@ class Run:
         # After ``write`` ``how`` (failed so, answered so). A failed read ends the run,
         # leaving the next one to decide from the server's state.
         try:
-            invoice = self.invoice = await self._client.invoices.get(invoice_id)
+            invoice = await self._read(invoice_id)
         except CalypsoError as exc:
             # No such invoice or refused credentials: no later run can do better.
             final = isinstance(exc, _PERMANENT)
@@ -356,34 +368,3 @@ class Run:
                 final=final,
             ) from exc
         return invoice
-
-
-def _nothing_to_do(invoice: Invoice) -> str | None:
-    # Only a known type without interventions is skipped; an unknown one is left to the
-    # flow, which holds what it does not understand.
-    if invoice.type is not None and invoice.type.is_known and not invoice.supports_interventions:
-        return f"{invoice.type} invoices have no interventions"
-    if not invoice.has_open_intervention:
-        if invoice.intervention_type is not None:
-            return f"the {invoice.intervention_type} intervention is already resolved"
-        return f"no intervention (state {invoice.state})"
-    return None
-
-
-def _hold_reason(invoice: Invoice, policy: Policy) -> str:
-    kind = invoice.intervention_type or "unknown"
-    if policy is default_policy:
-        return f"{kind} is held for a human by the default policy (only OVERPAY is resolved)"
-    return f"the policy held this {kind} intervention"
-
-
-def _resolved_reason(invoice: Invoice, run: Run) -> str:
-    kind = invoice.intervention_type or "intervention"
-    if run.writes == [_RTP, _CLOSE]:
-        return f"{kind} resolved: returned to paid, completed and closed"
-    if _RTP in run.withheld:
-        return (
-            f"{kind} resolved after another run's return-to-paid (this run withheld its "
-            f"own and sent: {', '.join(run.writes) or 'nothing'})"
-        )
-    return f"{kind} resolved by resuming an earlier run (this run: {', '.join(run.writes)})"

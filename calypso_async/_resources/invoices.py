@@ -234,8 +234,9 @@ class Invoices(Resource):
         Args:
             id: The invoice id.
             send_by: A time on the client's monotonic clock (``client.runtime.clock``)
-                after which the request must not leave: past it, nothing is sent and
-                ``CalypsoTimeoutError`` (``request_sent`` ``False``) is raised.
+                by which the request must have left and been answered: too close to it,
+                nothing is sent and ``CalypsoTimeoutError`` (``request_sent`` ``False``)
+                is raised; an answer is not waited for past it.
 
         Returns:
             The invoice, normally ``PAID`` (``COMPLETED`` follows by itself).

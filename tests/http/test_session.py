@@ -37,6 +37,7 @@ from calypso_async import (
     ServerError,
     sign,
 )
+from calypso_async._aio import Timeouts
 from calypso_async._core.json import dumps, loads
 from tests.conftest import ACCOUNT, API_KEY, BASE_URL, SECRET_KEY, FakeTime, load_fixture
 
@@ -922,3 +923,26 @@ async def test_a_call_past_its_send_by_time_is_never_sent(
     assert mock_api.requests == {}
     await client.invoices.return_to_paid(INVOICE_ID, send_by=fake_time.now + 1)
     assert len(sent(mock_api, RETURN_TO_PAID)) == 1
+
+
+async def test_an_answer_is_not_awaited_past_the_send_by_time(
+    client: CalypsoClient,
+    mock_api: aioresponses,
+    fake_time: FakeTime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The attempt's timeout ends at send_by when that comes before the client's own
+    timeout (30 s): the write is settled before its right to be sent runs out."""
+    scopes: list[float] = []
+    real_scope = Timeouts.scope
+
+    def scope(self: Timeouts, seconds: float) -> Any:
+        scopes.append(seconds)
+        return real_scope(self, seconds)
+
+    monkeypatch.setattr(Timeouts, "scope", scope)
+    mock_api.post(api(RETURN_TO_PAID), body=INVOICE_BODY)
+    mock_api.post(api(RETURN_TO_PAID), body=INVOICE_BODY)
+    await client.invoices.return_to_paid(INVOICE_ID, send_by=fake_time.now + 5)
+    await client.invoices.return_to_paid(INVOICE_ID)
+    assert scopes == [5.0, 30.0]

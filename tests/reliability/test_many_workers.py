@@ -214,6 +214,7 @@ async def test_a_worker_paused_between_its_read_and_its_write_sends_nothing(
             # A goes on from its stale read to the end of its run, and reports it.
             await until(lambda: f"invoice {invoice_id}: " in a.log(), 15, a.log)
             await asyncio.sleep(0.5)
+            assert "claim on the invoice lapsed" in a.log(), "A ended for another reason"
         finally:
             stops = await asyncio.gather(a.terminate(), b.terminate())
             await balancer.close()

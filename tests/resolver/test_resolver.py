@@ -22,16 +22,19 @@ from calypso_async import (
     EventType,
     InterventionResolver,
     Invoice,
+    InvoiceState,
     LifecycleError,
     Outcome,
     Resolution,
     ResolutionCancelledError,
     ResolutionError,
     WebhookEvent,
+    Write,
     sign,
     webhook_handler,
 )
 from calypso_async._core import json as _json
+from calypso_async.stores import MemoryStore
 from calypso_async.testing import FakeCalypso
 from tests.conftest import BASE_URL
 
@@ -193,7 +196,8 @@ async def test_lost_return_to_paid_response_is_settled_by_rereading(world: World
 async def test_return_to_paid_refused_before_the_server_acted_fails_then_recovers(
     world: World,
 ) -> None:
-    """Refused (a 503) and not applied: FAILED, saying so; the next run finishes the job."""
+    """Refused (Calypso's own 503) and not applied: FAILED, saying so; the next run
+    finishes the job."""
     invoice = await world.intervention("10.50")
     world.fake.fail(RTP, 503)
     resolver = InterventionResolver(world.client)
@@ -866,16 +870,19 @@ async def test_worker_mode_does_not_retry_an_unknown_invoice(world: World) -> No
     assert world.sleeps == []
 
 
-@pytest.mark.parametrize("answer", ["lost", "unchanged-invoice", "garbled"])
+@pytest.mark.parametrize("answer", ["lost", "unchanged-invoice", "garbled", "proxy-503"])
 async def test_worker_retry_after_a_return_to_paid_that_may_land_waits_out_the_hold(
     world: World, answer: str
 ) -> None:
-    """A return-to-paid lost on the wire, or accepted (2xx) while the answer and the
-    re-read after it still show PENDING_INTERVENTION or cannot be read, may still be
-    carried out: the worker's retry waits resend_hold before sending another, not 2 s."""
+    """A return-to-paid lost on the wire, accepted (2xx) while the answer and the
+    re-read after it still show PENDING_INTERVENTION or cannot be read, or answered 503
+    by a proxy (no Calypso errorCode: it may have forwarded it), may still be carried
+    out: the worker's retry waits resend_hold before sending another, not 2 s."""
     invoice = await world.intervention("10.50")
     if answer == "lost":
         world.fake.drop(RTP, after_action=False)
+    elif answer == "proxy-503":
+        world.fake.fail(RTP, 503, body=b"upstream connect error or disconnect/reset")
     else:
         unchanged = _json.dumps(world.fake.invoice(invoice.id))
         world.fake.fail(RTP, 200, body=unchanged if answer == "unchanged-invoice" else b"ok")
@@ -1236,3 +1243,57 @@ async def test_a_500_to_return_to_paid_may_still_land_and_holds_a_resend(world: 
     await world.sleep(60)
     retried = await resolver.resolve(invoice.id)
     assert retried.outcome is Outcome.RESOLVED
+
+
+async def test_a_slow_decision_is_checked_against_the_invoice_as_it_is_now() -> None:
+    """A policy that takes longer than a quarter of resend_hold: another worker's
+    return-to-paid (sent before this run read the invoice, its record since lapsed) may
+    have landed meanwhile. The run reads the invoice again before sending its own, finds
+    it PAID and goes on from there, against a server that would take a second one."""
+    async with FakeCalypso(settle_delay=None, accept_repeated_return_to_paid=True) as fake:
+        world = World(fake)
+        async with world.client:
+            invoice = await world.intervention("10.50")
+
+            async def slow(seen: Invoice) -> Decision:
+                assert seen.state is InvoiceState.PENDING_INTERVENTION
+                world.now += 31  # resend_hold is 120
+                await world.client.invoices.return_to_paid(seen.id)  # the other worker's
+                return Decision.RESOLVE
+
+            resolution = await InterventionResolver(world.client, slow).resolve(invoice.id)
+    assert resolution.outcome is Outcome.RESOLVED, resolution.reason
+    assert fake.returns_to_paid == {invoice.id: 1}
+    assert Write.RETURN_TO_PAID not in resolution.writes
+
+
+async def test_a_run_cancelled_while_its_outcome_is_kept_is_still_reported(
+    world: World,
+) -> None:
+    """The money moved and the run ended; a cancellation landing while the store takes
+    its outcome neither loses the report nor the store's record (it finishes, shielded)."""
+    invoice = await world.intervention("10.50")
+    store = MemoryStore()
+    entered, gate = asyncio.Event(), asyncio.Event()
+    release = store.release
+
+    async def slow_release(claim: Any, outcome: Any) -> None:
+        entered.set()
+        await gate.wait()
+        await release(claim, outcome)
+
+    store.release = slow_release  # type: ignore[method-assign]
+    outcomes: list[Resolution] = []
+    resolver = InterventionResolver(world.client, store=store, on_outcome=outcomes.append)
+    resolving = asyncio.create_task(resolver.resolve(invoice.id))
+    await entered.wait()
+    resolving.cancel()
+    await asyncio.wait([resolving])
+    assert resolving.cancelled()
+    assert [r.outcome for r in outcomes] == [Outcome.RESOLVED]
+    gate.set()
+    for _ in range(100):  # the shielded release runs on its own
+        if await store.outcomes(Outcome.RESOLVED):
+            break
+        await asyncio.sleep(0)
+    assert [r.outcome for r in await store.outcomes(Outcome.RESOLVED)] == [Outcome.RESOLVED]
