@@ -62,9 +62,10 @@ def no_free_connection(path: str, deadline: float) -> CalypsoTimeoutError:
 
 
 def too_late(path: str) -> CalypsoTimeoutError:
-    """Nothing was sent: the call's ``send_by`` time had passed when it got a connection."""
+    """Nothing was sent: at a free connection, ``send_by`` was past or too close."""
     error = CalypsoTimeoutError(
-        f"{path}: not sent: its send-by time had passed (nothing left this process)",
+        f"{path}: not sent: its send-by time had passed or was too close for an attempt "
+        "(nothing left this process)",
         path=path,
     )
     error.request_sent = False
