@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aioresponses import aioresponses
 
+import calypso_async
 from calypso_async import (
     CalypsoClient,
     CalypsoSession,
@@ -187,12 +189,19 @@ def test_from_env_lists_every_missing_variable_by_name_only() -> None:
     assert API_KEY not in message
 
 
+SDK_ROOT = Path(calypso_async.__file__).resolve().parent
+
+
 def sdk_frame_locals(error: BaseException) -> str:
-    """Every local of every calypso_async frame in the traceback, as a reporter sees it."""
+    """Every local of every calypso_async frame in the traceback, as a reporter sees it.
+
+    Frames are the SDK's by the package's own folder, so the test file's frames do not
+    count wherever the checkout lives (a clone or sdist folder named calypso_async).
+    """
     texts = []
     tb = error.__traceback__
     while tb is not None:
-        if "calypso_async" in tb.tb_frame.f_code.co_filename:
+        if Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(SDK_ROOT):
             texts.extend(f"{name}={value!r}" for name, value in tb.tb_frame.f_locals.items())
         tb = tb.tb_next
     return "\n".join(texts)
