@@ -13,7 +13,12 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-__all__ = ["dumps", "format_decimal", "loads"]
+__all__ = ["MAX_DEPTH", "dumps", "format_decimal", "loads"]
+
+#: How deep an answer or event may nest. Calypso's nest a few levels; the limit is the
+#: SDK's own so that a hostile body is refused alike on every Python (3.13's decoder
+#: parses thousands of levels that 3.11's refuses) and nothing deeper reaches user code.
+MAX_DEPTH = 128
 
 
 def _refuse_constant(name: str) -> Any:
@@ -38,10 +43,25 @@ def loads(text: str | bytes | bytearray) -> Any:
     elif isinstance(text, str) and text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
     try:
-        return _decoder.decode(text)
+        value = _decoder.decode(text)
     except RecursionError:
         # Hostile nesting must end as the documented ValueError, not a RecursionError.
         raise ValueError("JSON nested too deeply") from None
+    # Fewer brackets than the limit cannot nest past it: the walk is for the rare body.
+    if text.count("[") + text.count("{") > MAX_DEPTH and _nested_deeper_than(value, MAX_DEPTH):
+        raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def format_decimal(value: Decimal) -> str:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calypso_async._core.json import dumps, format_decimal, loads
+from calypso_async._core.json import MAX_DEPTH, dumps, format_decimal, loads
 
 
 @pytest.mark.parametrize(
@@ -113,3 +113,21 @@ def test_any_finite_decimal_round_trips_exactly(value: Decimal) -> None:
     back = loads(dumps({"v": value}))["v"]
     assert Decimal(back) == value
     assert format_decimal(Decimal(back)) == format_decimal(value)
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 5_000, 100_000])
+@pytest.mark.parametrize(("opening", "closing"), [("[", "]"), ('{"a":', "}")])
+def test_loads_refuses_nesting_past_the_sdk_limit_on_every_python(
+    depth: int, opening: str, closing: str
+) -> None:
+    """Past MAX_DEPTH is a ValueError, whatever the interpreter's own recursion limits."""
+    text = opening * depth + "1" + closing * depth
+    with pytest.raises(ValueError, match="nested"):
+        loads(text.encode())
+
+
+def test_loads_reads_nesting_up_to_the_limit_and_brackets_in_strings() -> None:
+    """MAX_DEPTH levels parse; brackets inside strings are text, not nesting."""
+    assert loads("[" * MAX_DEPTH + "]" * MAX_DEPTH) is not None
+    many = '{"note": "' + "[{" * 500 + '", "items": [[1], {"a": [2]}]}'
+    assert loads(many.encode())["items"] == [[1], {"a": [2]}]
