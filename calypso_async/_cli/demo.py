@@ -139,12 +139,12 @@ def _outcome(story: Story, resolutions: list[Resolution]) -> str:
 def _rule(paid: Decimal, amount: Decimal = AMOUNT) -> str:
     """The payment rule applied to one payment, with the numbers, as the fake applies it."""
     ratio = f"{format_decimal(paid)} / {format_decimal(amount)} = {paid / amount:.3f}"
-    tolerance = f"1 + overpay tolerance {format_decimal(OVERPAY_TOLERANCE)}"
+    ceiling = format_decimal(1 + OVERPAY_TOLERANCE)
     if paid < amount * UNDERPAY_THRESHOLD:
         return f"{ratio} < {UNDERPAY_THRESHOLD} -> UNDERPAY intervention"
     if paid > amount * (1 + OVERPAY_TOLERANCE):
-        return f"{ratio} > {tolerance} -> OVERPAY intervention"
-    return f"{ratio}, between {UNDERPAY_THRESHOLD} and {tolerance} -> PAID"
+        return f"{ratio} > {ceiling} -> OVERPAY intervention"
+    return f"{ratio}, from {UNDERPAY_THRESHOLD} to {ceiling} -> PAID"
 
 
 @asynccontextmanager

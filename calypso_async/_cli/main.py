@@ -10,9 +10,11 @@
     calypso-async resolve [--store URL] [--take] ID
     calypso-async invoice get ID
     calypso-async account balances
-    calypso-async webhooks list
+    calypso-async webhooks list|create|delete
+    calypso-async --version
 
-The commands that call Calypso read the ``CALYPSO_*`` environment variables
+``-v`` (INFO) or ``-vv`` (DEBUG), before or after the command, logs what the SDK does on
+stderr. The commands that call Calypso read the ``CALYPSO_*`` environment variables
 (``CalypsoClient.from_env``). Exit codes: 0 success, 1 an API, network or store error,
 2 a usage or configuration error.
 """
@@ -20,6 +22,8 @@ The commands that call Calypso read the ``CALYPSO_*`` environment variables
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,17 +33,46 @@ from .args import PROG
 __all__ = ["main"]
 
 
+# What a shell reports for a program ended by SIGPIPE (128 + 13), as `yes | head` does.
+EXIT_BROKEN_PIPE = 141
+
+
 def _parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = argparse.ArgumentParser(
         prog=PROG, description="Tools around the Calypso Payment API 2.0 SDK."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_verbose(parser, default=0)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("demo", help="pay three invoices on an in-process fake and explain")
     fake.add_parser(commands)
     worker.add_parser(commands)
     store.add_parsers(commands)
     api.add_parsers(commands)
+    for command in commands.choices.values():
+        # SUPPRESS: a -v given before the command is not reset by the command's parser.
+        _add_verbose(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_verbose(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log the SDK's work on stderr: -v for INFO, -vv for DEBUG",
+    )
+
+
+def _log_on_stderr(verbosity: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    sdk = logging.getLogger("calypso_async")
+    sdk.addHandler(handler)
+    sdk.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,7 +87,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _parser()
     args = parser.parse_args(argv)
+    try:
+        code = _run(parser, args)
+        sys.stdout.flush()  # a pipe closed early fails here, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`calypso-async demo | head -1`): end quietly, and keep
+        # the interpreter's last flush from failing on the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     out = sys.stdout
+    if args.verbose and args.command != "worker":  # the worker sets up its own logging
+        _log_on_stderr(args.verbose)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

@@ -130,9 +130,8 @@ async def open_store(url: str, *, create: bool = True) -> ResolverStore:
 
 def run(args: argparse.Namespace, out: Any) -> int:
     """Run the worker until a signal; 0 after a clean drain, 1 or 2 when it cannot start."""
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    level = "DEBUG" if args.verbose > 1 else args.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(_work(args, out))
     except ConfigurationError as exc:

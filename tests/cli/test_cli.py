@@ -77,9 +77,7 @@ def test_demo_tells_three_stories(capsys: pytest.CaptureFixture[str]) -> None:
     assert "paid / amount below 0.995 is an UNDERPAY" in header
     assert "overpay tolerance (0 here)" in header
     assert exact.startswith("1. Paid exactly: 10.234 of 10.234 USDT")
-    assert (
-        "rule: 10.234 / 10.234 = 1.000, between 0.995 and 1 + overpay tolerance 0 -> PAID" in exact
-    )
+    assert "rule: 10.234 / 10.234 = 1.000, from 0.995 to 1 -> PAID" in exact
     assert "- webhook INVOICE_PAID" in exact
     assert "now COMPLETED\n" in exact
     assert "Completed by itself" in exact
@@ -90,7 +88,7 @@ def test_demo_tells_three_stories(capsys: pytest.CaptureFixture[str]) -> None:
     assert "now PENDING_INTERVENTION, UNDERPAY intervention open" in short
     assert "HELD: UNDERPAY is held for a human" in short
     assert over.startswith("3. Paid over: 10.50 of 10.234 USDT")
-    assert "rule: 10.50 / 10.234 = 1.026 > 1 + overpay tolerance 0 -> OVERPAY intervention" in over
+    assert "rule: 10.50 / 10.234 = 1.026 > 1 -> OVERPAY intervention" in over
     # Causes before effects: the intervention, the write answering it, the PAID it
     # caused; close-intervention only once the money reached the account.
     steps = steps_of(over)
@@ -415,3 +413,50 @@ def test_fake_refuses_impossible_settings_as_usage_errors(
     err = capsys.readouterr().err
     assert f"argument {argument[0]}" in err
     assert "Traceback" not in err
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`calypso-async --version` prints the installed version and exits 0."""
+    from calypso_async import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"calypso-async {__version__}"
+
+
+def test_verbose_logs_the_sdks_work_on_stderr() -> None:
+    """-v, before or after the command, shows the resolver's outcomes on stderr."""
+    for argv in (["-v", "demo"], ["demo", "-v"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "calypso_async", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "INFO calypso_async.resolver: invoice" in done.stderr
+        assert "RESOLVED" in done.stderr
+        assert "DEBUG" not in done.stderr
+
+
+def test_a_closed_stdout_ends_the_command_quietly() -> None:
+    """`calypso-async demo | head -1`: no traceback, the SIGPIPE exit status (141)."""
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "calypso_async", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert demo.stdout is not None
+    assert demo.stderr is not None
+    first = demo.stdout.readline()
+    demo.stdout.close()  # what `head -1` does after its line
+    try:
+        assert demo.wait(timeout=60) == 141
+    finally:
+        demo.kill()
+    assert first.startswith("calypso-async demo against an in-process FakeCalypso")
+    assert demo.stderr.read() == ""
+    demo.stderr.close()
