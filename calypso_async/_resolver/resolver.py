@@ -344,4 +344,4 @@ def _skip_event(target: Target) -> Resolution:
         reason = f"event {target.event_type} is not INVOICE_PENDING_INTERVENTION"
     else:
         reason = "the event names no invoice (data.parentExternalId is missing)"
-    return Resolution(None, Outcome.SKIPPED, reason)
+    return Resolution(target.invoice_id, Outcome.SKIPPED, reason)

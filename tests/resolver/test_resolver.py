@@ -19,6 +19,7 @@ from calypso_async import (
     CalypsoClient,
     ConfigurationError,
     Decision,
+    EventData,
     EventType,
     InterventionResolver,
     Invoice,
@@ -369,11 +370,15 @@ async def test_unknown_invoice_fails_with_the_typed_error(world: World) -> None:
 
 
 async def test_non_intervention_event_is_skipped_without_io(world: World) -> None:
-    """Only INVOICE_PENDING_INTERVENTION events are acted on."""
+    """Only INVOICE_PENDING_INTERVENTION events are acted on; the outcome names the invoice."""
     calls = len(world.fake.calls)
-    event = WebhookEvent(event_type=EventType.INVOICE_PAID)
+    event = WebhookEvent(
+        event_type=EventType.INVOICE_PAID, data=EventData(parent_external_id="inv-7")
+    )
     resolution = await InterventionResolver(world.client).resolve(event)
     assert resolution.outcome is Outcome.SKIPPED
+    assert resolution.invoice_id == "inv-7"
+    assert "INVOICE_PAID is not INVOICE_PENDING_INTERVENTION" in resolution.reason
     assert len(world.fake.calls) == calls
 
 
