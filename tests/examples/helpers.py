@@ -12,7 +12,9 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import uvicorn
 from aiohttp import web
 
 from calypso_async.testing import FakeCalypso
@@ -75,19 +77,43 @@ async def serve_aiohttp(app: web.Application, listener: socket.socket) -> AsyncI
         await runner.cleanup()
 
 
-async def start_example(
-    script: str, *args: str, env: dict[str, str], log: Path
+@contextlib.asynccontextmanager
+async def serve_uvicorn(app: Any, listener: socket.socket) -> AsyncIterator[uvicorn.Server]:
+    """Serve the ASGI ``app`` with a real uvicorn on ``listener``, lifespan included."""
+    config = uvicorn.Config(app, lifespan="on", log_level="warning", ws="none")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[listener]), name="uvicorn")
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                assert not task.done(), "uvicorn stopped before it started (see its log)"
+                await asyncio.sleep(0.01)
+        yield server
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def start_python(
+    *args: str, env: dict[str, str], log: Path, cwd: Path | None = None
 ) -> asyncio.subprocess.Process:
-    """Run ``python examples/<script> ARGS`` with ``env`` (and PATH); stderr goes to ``log``."""
+    """Run ``python ARGS`` with ``env`` (and PATH); stdout is piped, stderr goes to ``log``."""
     with log.open("ab") as stderr:
         return await asyncio.create_subprocess_exec(
             sys.executable,
-            str(EXAMPLES / script),
             *args,
             env={"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1", **env},
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
+            cwd=cwd,
         )
+
+
+async def start_example(
+    script: str, *args: str, env: dict[str, str], log: Path
+) -> asyncio.subprocess.Process:
+    """Run ``python examples/<script> ARGS``; see :func:`start_python`."""
+    return await start_python(str(EXAMPLES / script), *args, env=env, log=log)
 
 
 def read_log(log: Path) -> str:
