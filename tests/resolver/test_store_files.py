@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from uuid import uuid4
 
@@ -81,14 +82,14 @@ async def test_a_new_file_becomes_a_store_and_reopens(tmp_path: Path) -> None:
         assert (await store.accept("inv-1")).value == "queued"
     async with SQLiteStore(path) as again:
         assert await again.counts() == (1, 0)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 async def test_another_applications_sqlite_file_is_refused_and_left_alone(tmp_path: Path) -> None:
     """A database someone else made is never written to."""
     path = tmp_path / "shop.db"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total TEXT)")
         conn.execute("INSERT INTO orders (total) VALUES ('10.234')")
     before = path.read_bytes()
@@ -112,7 +113,7 @@ async def test_a_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "resolver.db"
     async with SQLiteStore(path):
         pass
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError, match="version 99"):
         await SQLiteStore(path).open()
