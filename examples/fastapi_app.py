@@ -109,7 +109,7 @@ async def calypso_webhook(request: Request) -> Response:
         event = exc.event
     except DecodeError:
         return Response(status_code=400)
-    else:
+    else:  # a fresh event: your own processing goes here, idempotent (Calypso redelivers)
         webhooks.received.setdefault((event.request_id, event.id), event)
     if event.event_type is EventType.INVOICE_PENDING_INTERVENTION:
         try:
