@@ -215,7 +215,14 @@ class RedisConnection:
         task = asyncio.current_task()
         before = task.cancelling() if task is not None else 0
         try:
-            result = await self._call_once(operation)
+            if before:
+                # A cleanup in a cancelled task: redis-py before 8 checks a pooled
+                # connection under asyncio.timeout(0), which on Python 3.11 takes the
+                # task's earlier cancellation for a new one and raises it. A task of its
+                # own has none; a new cancellation of this one still reaches it.
+                result = await asyncio.create_task(self._call_once(operation))
+            else:
+                result = await self._call_once(operation)
         except StoreError as exc:
             if task is not None and task.cancelling() > before:
                 raise asyncio.CancelledError from exc
