@@ -176,16 +176,17 @@ class InterventionResolver:
         Raises:
             StoreError: The store could not take it: answer 503 so that Calypso delivers
                 again.
-            LifecycleError: The in-process store, and this resolver is not running.
+            LifecycleError: The in-process store, and this resolver is not running (an
+                event that is not an intervention is still reported ``SKIPPED``).
             asyncio.QueueFull: The in-process store is full.
         """
+        invoice_id = _invoice_id_of(event_or_invoice_id)
+        if invoice_id is None:  # nothing to keep, so nothing a stopped resolver refuses
+            await self._report(_skip_event(event_or_invoice_id))
+            return False
         if isinstance(self._store, MemoryStore) and not self._workers.running:
             # Nobody else could ever run what this process's own store holds.
             raise LifecycleError("intervention-resolver is not running: use it with 'async with'")
-        invoice_id = _invoice_id_of(event_or_invoice_id)
-        if invoice_id is None:
-            await self._report(_skip_event(event_or_invoice_id))
-            return False
         await self._store.open()
         intake = await self._store.accept(invoice_id, event_key=_event_key(event_or_invoice_id))
         return intake in (Intake.QUEUED, Intake.AGAIN)

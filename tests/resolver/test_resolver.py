@@ -426,6 +426,23 @@ async def test_submit_outside_async_with_is_a_lifecycle_error(world: World) -> N
         InterventionResolver(world.client).submit("x")
 
 
+async def test_a_stopped_resolver_refuses_interventions_but_not_other_events(
+    world: World,
+) -> None:
+    """accept() on a stopped in-process resolver: an intervention is refused (the
+    endpoint answers 503 and Calypso delivers again); an event it would skip is not, so
+    a receiver does not make Calypso redeliver an INVOICE_PAID for ever."""
+    seen: list[Resolution] = []
+    resolver = InterventionResolver(world.client, on_outcome=seen.append)
+    paid = WebhookEvent(
+        event_type=EventType.INVOICE_PAID, data=EventData(parent_external_id="inv-7")
+    )
+    assert await resolver.accept(paid) is False
+    assert [(r.invoice_id, r.outcome) for r in seen] == [("inv-7", Outcome.SKIPPED)]
+    with pytest.raises(LifecycleError, match="not running"):
+        await resolver.accept("inv-7")
+
+
 async def test_leaving_the_block_cancels_stuck_work_after_the_grace_and_reports_it(
     world: World,
 ) -> None:
