@@ -59,7 +59,8 @@ def __getattr__(name: str) -> Any:
             from ._resolver.stores.redis import RedisStore
         except ImportError as exc:
             raise ImportError(
-                "RedisStore needs the redis package: pip install 'calypso_async[redis]'"
+                "RedisStore needs the redis package: install calypso_async with its redis extra "
+                "(from a clone: pip install -e '.[redis]'), or pip install 'redis>=5.0.1'"
             ) from exc
         move_home(__name__, RedisStore)
         return RedisStore

@@ -11,7 +11,7 @@ import pytest
 
 README = Path(__file__).parent.parent / "README.md"
 README_TEXT = README.read_text("utf-8")
-BLOCK = re.compile(r"<!-- readme-test: (run|pytest) -->\n```python\n(.*?)```", re.S)
+BLOCK = re.compile(r"<!-- readme-test: (run|pytest|fragment) -->\n```python\n(.*?)```", re.S)
 
 
 def blocks(kind: str) -> list[str]:
@@ -19,9 +19,18 @@ def blocks(kind: str) -> list[str]:
 
 
 def test_readme_marks_its_runnable_examples() -> None:
-    """The quick start, the worker, many workers and the pytest example are under test."""
+    """The quick start, the worker, many workers and the pytest example are under test;
+    every other Python block says it is a fragment."""
     assert len(blocks("run")) == 3
     assert len(blocks("pytest")) == 1
+    assert len(BLOCK.findall(README_TEXT)) == README_TEXT.count("```python")
+
+
+@pytest.mark.parametrize("index", range(len(blocks("fragment"))))
+def test_fragment_is_valid_python_inside_a_coroutine(index: int) -> None:
+    """A fragment is not run, but it parses as the body of an ``async def``."""
+    body = "".join(f"    {line}" for line in blocks("fragment")[index].splitlines(True))
+    compile(f"async def fragment():\n{body}", f"README.md fragment {index}", "exec")
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])
@@ -82,7 +91,8 @@ def test_every_file_a_doc_points_to_exists(doc: str) -> None:
     """A path a document names in backticks (``tests/...py``) or links to is real."""
     root = README.parent
     text = (root / doc).read_text("utf-8")
-    quoted = re.findall(r"`((?:calypso_async|tests|docs|benchmarks)/[\w/.-]+\.(?:py|md))`", text)
+    folders = "calypso_async|tests|docs|benchmarks|examples"
+    quoted = re.findall(rf"`((?:{folders})/[\w/.-]+\.(?:py|md))`", text)
     linked = re.findall(r"\]\(([\w/.-]+\.(?:py|md|toml))\)", text)
     paths = {root / path for path in quoted} | {(root / doc).parent / path for path in linked}
     assert len(paths) >= 2

@@ -63,8 +63,8 @@ def store_from_url(url: str, **options: Any) -> ResolverStore:
             from .redis import RedisStore
         except ImportError:
             raise ConfigurationError(
-                "the Redis store needs the redis package: pip install 'calypso_async[redis]' "
-                "(from a clone of the project: pip install -e '.[redis]')"
+                "the Redis store needs the redis package: install calypso_async with its redis "
+                "extra (from a clone: pip install -e '.[redis]'), or pip install 'redis>=5.0.1'"
             ) from None
         return RedisStore(url, **options)
     raise ConfigurationError(f"unknown store scheme {scheme!r}; the stores are: {SCHEMES}")
