@@ -424,13 +424,20 @@ async def test_a_delivery_refused_while_the_resolver_is_down_is_accepted_once_it
     """503 (not remembered as seen) while stopped; the redelivery then reaches the resolver."""
     resolutions: list[Resolution] = []
     async with FakeCalypso(settle_delay=None) as fake, fake.client() as client:
+        invoice = await client.invoices.create_single(
+            amount=Decimal("1"), currency="USDT", description="order 1"
+        )
         resolver = InterventionResolver(client, on_outcome=resolutions.append)
         handler = webhook_handler(SECRET, resolver=resolver)
-        body = b'{"id": 12, "eventType": "INVOICE_PENDING_INTERVENTION", "data": {}}'
+        body = (
+            b'{"id": 12, "eventType": "INVOICE_PENDING_INTERVENTION", "data": '
+            b'{"parentExternalId": "%s"}}' % invoice.id.encode()
+        )
         async for post in serve(handler):
             assert (await post(body, {"Sign": sign(body, SECRET)}))[0] == 503
+            assert resolutions == []
             async with resolver:
                 assert await post(body, {"Sign": sign(body, SECRET)}) == (200, "ok")
                 await resolver.join()
-    assert [r.outcome for r in resolutions] == [Outcome.SKIPPED]  # it names no invoice
-    assert fake.calls == []
+    # The redelivery reached the resolver, which read the invoice: no intervention open.
+    assert [(r.invoice_id, r.outcome) for r in resolutions] == [(invoice.id, Outcome.SKIPPED)]
