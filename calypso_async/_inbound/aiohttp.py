@@ -26,7 +26,7 @@ from .._errors import (
     StoreError,
 )
 from .._types import EventType, WebhookEvent
-from .parse import check_max_age, parse_event
+from .parse import check_max_age, parse_event, secret_keys
 
 __all__ = ["EventSink", "WebhookHandler", "webhook_handler"]
 
@@ -162,14 +162,7 @@ class WebhookHandler:
         return b"".join(chunks)
 
     def _parse(self, body: bytes, request: web.Request) -> WebhookEvent:
-        failure: SignatureVerificationError | None = None
-        for secret in self._secret_keys:
-            try:
-                return parse_event(body, request.headers, secret, max_age=self._max_age)
-            except SignatureVerificationError as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
+        return parse_event(body, request.headers, self._secret_keys, max_age=self._max_age)
 
     async def _accept(self, event: WebhookEvent) -> int:
         if self._on_event is not None:
@@ -224,9 +217,7 @@ def webhook_handler(
         The bound ``WebhookHandler.handle`` coroutine method (aiohttp wants a coroutine
         function, not a callable object).
     """
-    keys = [secret_key] if isinstance(secret_key, str) else list(secret_key)
-    if not keys or not all(isinstance(key, str) and key for key in keys):
-        raise ConfigurationError("secret_key must be a non-empty string or list of them")
+    keys = secret_keys(secret_key)
     if on_event is None and resolver is None:
         raise ConfigurationError("give on_event, resolver, or both")
     checks.integer("max_body_size", max_body_size, least=1)

@@ -6,7 +6,7 @@ Pure and synchronous, so every web framework can call it; the aiohttp adapter
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from .._core.json import loads
@@ -14,7 +14,7 @@ from .._core.signing import verify_signature
 from .._errors import ConfigurationError, DecodeError, SignatureVerificationError, StaleEventError
 from .._types import WebhookEvent, structure, structure_leniently
 
-__all__ = ["check_max_age", "parse_event"]
+__all__ = ["check_max_age", "parse_event", "secret_keys"]
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -29,10 +29,20 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def secret_keys(secret_key: str | Sequence[str]) -> tuple[str, ...]:
+    """One subscription secret or several (a rotation), checked: never empty."""
+    keys = (secret_key,) if isinstance(secret_key, str) else tuple(secret_key)
+    if not keys or not all(isinstance(key, str) and key for key in keys):
+        raise ConfigurationError(
+            "secret_key must be the subscription's non-empty secretKey, or a list of them"
+        )
+    return keys
+
+
 def parse_event(
     body: bytes,
     headers: Mapping[str, str],
-    secret_key: str,
+    secret_key: str | Sequence[str],
     *,
     max_age: timedelta | None = None,
     now: datetime | None = None,
@@ -43,7 +53,8 @@ def parse_event(
         body: The request body exactly as received. Never a parsed or re-serialised
             object: the signature covers the bytes.
         headers: The request headers (any mapping; names are matched case-insensitively).
-        secret_key: The ``secretKey`` of the webhook subscription (not the API secret).
+        secret_key: The ``secretKey`` of the webhook subscription (not the API secret),
+            or several: during a rotation the delivery is genuine if any of them signed it.
         max_age: When given, refuse events whose ``createdDate`` is older than this.
             Off by default: Calypso retries a failed delivery for about 34 hours.
         now: The current time for ``max_age`` (UTC now by default). It must be
@@ -58,15 +69,14 @@ def parse_event(
         StaleEventError: The event is genuine but older than ``max_age`` (or, with
             ``max_age``, carries no ``createdDate``): acknowledge it and drop it.
         DecodeError: The body is verified but is not a Calypso event.
-        ConfigurationError: ``body`` is not bytes, ``secret_key`` is empty, ``max_age``
+        ConfigurationError: ``body`` is not bytes, a ``secret_key`` is empty, ``max_age``
             is not a positive ``timedelta`` or ``now`` is not a timezone-aware datetime.
     """
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise ConfigurationError(
             "parse_event needs the raw request body as bytes, not a parsed or decoded object"
         )
-    if not isinstance(secret_key, str) or not secret_key:
-        raise ConfigurationError("secret_key must be the subscription's non-empty secretKey")
+    keys = secret_keys(secret_key)
     check_max_age(max_age)
     if now is not None and (not isinstance(now, datetime) or now.utcoffset() is None):
         raise ConfigurationError("now must be a timezone-aware datetime, such as datetime.now(UTC)")
@@ -74,7 +84,8 @@ def parse_event(
     signature = _header(headers, "Sign")
     if not signature:
         raise SignatureVerificationError("the webhook has no Sign header")
-    if not verify_signature(raw, signature, secret_key):
+    # Every key is tried, so the time taken does not say which one matched.
+    if not any([verify_signature(raw, signature, key) for key in keys]):
         raise SignatureVerificationError("the webhook's Sign does not match its body")
     try:
         data = loads(raw)

@@ -194,3 +194,20 @@ def test_a_naive_now_is_a_configuration_error() -> None:
             max_age=timedelta(hours=1),
             now=datetime(2022, 6, 18, 12, 0),  # naive: the point of the test
         )
+
+
+def test_several_secrets_accept_a_delivery_signed_by_any_of_them() -> None:
+    """During a rotation both the old and the new secret verify; a third does not."""
+    new_secret = "new-" + SUB_SECRET
+    for secret in (SUB_SECRET, new_secret):
+        event = parse_event(EVENT, signed(EVENT, secret), [SUB_SECRET, new_secret])
+        assert event.invoice_id is not None
+    with pytest.raises(SignatureVerificationError):
+        parse_event(EVENT, signed(EVENT, "someone-else"), (SUB_SECRET, new_secret))
+
+
+@pytest.mark.parametrize("keys", [[], [""], [SUB_SECRET, ""]])
+def test_an_empty_list_of_secrets_or_an_empty_one_is_refused(keys: list[str]) -> None:
+    """A configuration mistake is a ConfigurationError before anything is checked."""
+    with pytest.raises(ConfigurationError, match="secret_key"):
+        parse_event(EVENT, signed(EVENT), keys)
