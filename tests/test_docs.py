@@ -40,7 +40,7 @@ PYTHON = ("python", "py", "python3")
 # errors, so an unclosed socket surfaces as "Exception ignored").
 UNCLEAN = ("Traceback", "Exception ignored", "Task was destroyed", "Unclosed", "ResourceWarning")
 
-# Paths a page names that another part of the repository is still to provide.
+
 class Block(NamedTuple):
     """One fenced code block of a page, with what is around it."""
 
