@@ -28,7 +28,7 @@ from ._errors import (
     StoreError,
     WaitTimeoutError,
 )
-from ._http import CalypsoSession
+from ._http import CalypsoSession, Captured, RequestEvent, ResponseEvent, RetryEvent
 from ._inbound import WebhookHandler, parse_event, webhook_handler
 from ._public import move_home
 from ._resolver import (
@@ -70,6 +70,7 @@ __all__ = [
     "CalypsoError",
     "CalypsoSession",
     "CalypsoTimeoutError",
+    "Captured",
     "ClientOptions",
     "ClientSettings",
     "ConfigurationError",
@@ -91,9 +92,12 @@ __all__ = [
     "Policy",
     "RateLimitError",
     "Replay",
+    "RequestEvent",
     "Resolution",
     "ResolutionCancelledError",
     "ResolutionError",
+    "ResponseEvent",
+    "RetryEvent",
     "RetryPolicy",
     "Runtime",
     "ServerError",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import Any, Self, Unpack
 
 from ._errors import ConfigurationError
 from ._http import CalypsoSession
+from ._http.observe import Captured, capture
 from ._resources import Account, Invoices, Webhooks
 from ._settings import ClientOptions, ClientSettings, Runtime
 
@@ -69,6 +71,21 @@ class CalypsoClient:
         del secret_key, api_key  # a refused setting leaves neither in this frame
         if refused is not None:
             raise refused from None
+
+    def capture(self) -> AbstractContextManager[Captured]:
+        """Record the status and headers of the answers to the calls made inside the block.
+
+        ::
+
+            with client.capture() as seen:
+                invoice = await client.invoices.get(invoice_id)
+            print(seen.last.status, seen.last.headers.get("Date"))
+
+        ``seen.last`` is the answer the call returned (the last attempt's);
+        ``seen.responses`` holds one :class:`ResponseEvent` per attempt answered. Only
+        this task's calls are recorded, whatever others run meanwhile.
+        """
+        return capture()
 
     @property
     def settings(self) -> ClientSettings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import attrs
@@ -75,6 +75,10 @@ class ClientOptions(TypedDict, total=False):
         clock: Monotonic seconds, for deadlines and polling [``time.monotonic``].
         wall_clock: Unix seconds, for request timestamps [``time.time``].
         rand: Uniform numbers in [0, 1) for jitter [``random.random``].
+        event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: plain or
+            ``async`` callables, each given a frozen event for every attempt
+            (``RequestEvent``, ``ResponseEvent``, ``RetryEvent``), ``Key`` and ``Sign``
+            redacted. A hook that raises is logged and the call goes on [none].
     """
 
     base_url: str
@@ -89,6 +93,7 @@ class ClientOptions(TypedDict, total=False):
     clock: Callable[[], float]
     wall_clock: Callable[[], float]
     rand: Callable[[], float]
+    event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None
 
 
 _OPTIONS = frozenset(ClientOptions.__annotations__)
@@ -109,6 +114,7 @@ class ClientSettings:
         connection_limit: Connections an owned aiohttp session opens at most.
         borrowed_session: The aiohttp session lent by the caller, if any.
         runtime: Time and randomness.
+        event_hooks: The hooks by event name, as given (checked by the session).
     """
 
     account: str
@@ -120,6 +126,7 @@ class ClientSettings:
     connection_limit: int = 100
     borrowed_session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
     runtime: Runtime = attrs.field(factory=Runtime)
+    event_hooks: object = attrs.field(default=None, repr=False)  # the session checks it
 
     @classmethod
     def from_options(cls, account: object, **options: Unpack[ClientOptions]) -> ClientSettings:
@@ -158,6 +165,7 @@ class ClientSettings:
             ),
             borrowed_session=given.get("session"),
             runtime=runtime,
+            event_hooks=given.get("event_hooks"),
         )
 
     @property

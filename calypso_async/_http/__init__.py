@@ -5,6 +5,7 @@ them through the transport and returns JSON or a typed error. It knows nothing o
 resources, models or paths; each caller says whether its call may be sent again.
 """
 
+from .observe import Captured, RequestEvent, ResponseEvent, RetryEvent
 from .session import CalypsoSession
 
-__all__ = ["CalypsoSession"]
+__all__ = ["CalypsoSession", "Captured", "RequestEvent", "ResponseEvent", "RetryEvent"]

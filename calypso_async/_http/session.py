@@ -26,13 +26,12 @@ from .._errors import (
     LifecycleError,
 )
 from .._settings import ClientOptions, ClientSettings, Runtime, Sleep
-from . import failures
+from . import failures, logs
 from .aiohttp import AiohttpTransport
+from .observe import CallObservation, EventHooks, Observer, capture, observation
 from .transport import AnswerLost, NotSent, TLSFailed, Transport
 
 __all__ = ["CalypsoSession"]
-
-logger = logging.getLogger("calypso_async.http")
 
 Method = Literal["POST", "DELETE"]
 
@@ -95,6 +94,9 @@ class CalypsoSession:
         self._gate: ConnectionGate | None = None
         self._closed = False
         self._paths: set[str] = set()
+        hooks = EventHooks(settings.event_hooks)
+        self._hooks = hooks if hooks else None
+        self._observers: tuple[Observer, ...] = ()
 
     def __repr__(self) -> str:
         # getattr: a traceback capturing locals may show an instance whose __init__ raised.
@@ -233,6 +235,28 @@ class CalypsoSession:
             if not isinstance(path, str) or not path.startswith("/"):
                 raise ConfigurationError(f"path must start with '/': {path!r}")
             self._paths.add(path)
+        observe = observation(method, path, payload, self._hooks, self._observers)
+        if observe is None:
+            return await self._call(method, path, payload_json, replay, send_by, None)
+        try:
+            result = await self._call(method, path, payload_json, replay, send_by, observe)
+        except BaseException as exc:
+            observe.end(exc)
+            raise
+        observe.end(None)
+        return result
+
+    capture = staticmethod(capture)
+
+    async def _call(
+        self,
+        method: Method,
+        path: str,
+        payload_json: bytes | None,
+        replay: Replay,
+        send_by: float | None,
+        observe: CallObservation | None,
+    ) -> Any:
         started = self._clock()
         deadline_at = started + self._deadline
         retried_clock = False
@@ -249,7 +273,9 @@ class CalypsoSession:
                 )
             clock_generation = self._server_clock.generation
             try:
-                return await self._attempt(method, path, payload_json, deadline_at, send_by)
+                return await self._attempt(
+                    method, path, payload_json, deadline_at, send_by, attempt, observe
+                )
             except failures.Retryable as wrapped:
                 error, safe_anyway = wrapped.error, wrapped.safe_anyway
                 if self._closed:
@@ -275,21 +301,17 @@ class CalypsoSession:
             if (replay is Replay.NEVER and not safe_anyway) or attempt > self._retry.max_retries:
                 if safe_anyway and not maybe_acted:
                     error.request_sent = False
+                logs.final(method, path, attempt, error, safe_anyway and not maybe_acted)
                 raise error
             maybe_acted = maybe_acted or not safe_anyway
             delay = self._retry.delay(attempt, getattr(error, "retry_after", None), self._rand)
             if self._clock() + delay + self._min_attempt > deadline_at:
+                logs.final(method, path, attempt, error, False)
                 raise error
-            if logger.isEnabledFor(logging.WARNING):
-                logger.warning(
-                    "retrying %s %s in %.2f s (attempt %d failed: %s)",
-                    method,
-                    path,
-                    delay,
-                    attempt,
-                    type(error).__name__,
-                    extra={"calypso_path": path, "calypso_attempt": attempt},
-                )
+            if logs.logger.isEnabledFor(logging.INFO):
+                logs.retrying(method, path, attempt, delay, error)
+            if observe is not None:
+                await observe.retry(attempt, delay, error)
             await self._sleep(delay)
 
     async def _attempt(
@@ -298,10 +320,14 @@ class CalypsoSession:
         path: str,
         payload_json: bytes | None,
         deadline_at: float,
-        send_by: float | None = None,
+        send_by: float | None,
+        attempt: int,
+        observe: CallObservation | None,
     ) -> Any:
         gate, timeouts = self._gate, self._timeouts
         assert timeouts is not None  # made with the loop, before any attempt
+        if observe is not None:  # before the timestamp, so a slow hook cannot age it
+            await observe.request(attempt, _SENT_HEADERS)
         if gate is not None and not gate.enter_now():
             await self._wait_for_connection(gate, timeouts, path, deadline_at)
         if send_by is not None and send_by - self._clock() < self._min_attempt:
@@ -329,22 +355,22 @@ class CalypsoSession:
             if gate is not None:
                 gate.leave()
         status = answer.status
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "%s %s -> %d in %.1f ms",
-                method,
-                path,
-                status,
-                (self._clock() - began) * 1000,
-                extra={"calypso_path": path, "calypso_status": status},
-            )
+        took_ms = (self._clock() - began) * 1000
         self._server_clock.observe(answer.headers.get("Date"), force=status >= 400)
         if 200 <= status < 300:
+            if logs.logger.isEnabledFor(logging.DEBUG):
+                logs.answer(method, path, attempt, status, took_ms, None)
+            if observe is not None:
+                await observe.response(attempt, status, took_ms, answer.headers, None)
             return decode_success(path, status, answer.body)
         # An HTTP-date Retry-After is in the server's time: compare it with the
         # (injectable, skew-corrected) clock the timestamps use, not the host's.
         now = self._server_clock.timestamp_ms() / 1000
         error = api_error(path, status, answer.body, answer.headers, now)
+        if logs.logger.isEnabledFor(logging.DEBUG):
+            logs.answer(method, path, attempt, status, took_ms, error.trace_id)
+        if observe is not None:
+            await observe.response(attempt, status, took_ms, answer.headers, error.trace_id)
         if status in RETRYABLE_STATUSES:
             raise failures.Retryable(error, None)
         raise error
@@ -365,3 +391,7 @@ class CalypsoSession:
         except (LifecycleError, CalypsoTimeoutError):
             gate.leave()
             raise
+
+
+# What an attempt sends besides the body, as hooks see it (Key and Sign redacted).
+_SENT_HEADERS = {"Key": "***", "Sign": "***", "Content-Type": "application/json"}

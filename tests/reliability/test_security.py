@@ -92,7 +92,7 @@ async def test_full_flow_at_debug_leaks_no_secret_or_signature(
         handler = webhook_handler(subscription.secret_key, resolver=resolver)
         receiver.handler = handler
         async with resolver:
-            fake.fail(GET, 503, times=2)  # retried, logged at WARNING
+            fake.fail(GET, 503, times=2)  # retried, logged at INFO
             fake.drop(RTP, after_action=True)  # a lost write, re-read by the resolver
             for paid in ("10.50", "10.00", "11.00"):
                 invoice = await client.invoices.create_single(
