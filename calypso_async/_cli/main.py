@@ -110,6 +110,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
         from .demo import run_demo
 
+        if not args.verbose:  # the story tells the held invoice; no stray warning line
+            logging.getLogger("calypso_async").addHandler(logging.NullHandler())
         return asyncio.run(run_demo(out))
     if args.command == "fake":
         return fake.run(args, out)

@@ -294,7 +294,8 @@ class InterventionResolver:
         return await self._executions.resolve(invoice_id, 0)
 
     async def _report(self, resolution: Resolution) -> Resolution:
-        level = logging.WARNING if resolution.outcome is Outcome.FAILED else logging.INFO
+        # FAILED and HELD wait for a human (a held invoice's money is not taken yet).
+        level = logging.WARNING if resolution.outcome in _NEEDS_A_HUMAN else logging.INFO
         if logger.isEnabledFor(level):
             logger.log(
                 level,
@@ -314,6 +315,9 @@ class InterventionResolver:
             except Exception:
                 logger.exception("the on_outcome hook raised for invoice %s", resolution.invoice_id)
         return resolution
+
+
+_NEEDS_A_HUMAN = frozenset({Outcome.FAILED, Outcome.HELD})
 
 
 def _invoice_id_of(target: Target) -> str | None:
