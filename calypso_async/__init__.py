@@ -4,6 +4,7 @@ Start with :class:`CalypsoClient`; settle interventions with ``InterventionResol
 test against ``calypso_async.testing.FakeCalypso``.
 """
 
+from . import _logging
 from ._client import CalypsoClient
 from ._core.retry import Replay, RetryPolicy
 from ._core.signing import sign, verify_signature
@@ -121,3 +122,4 @@ __version__ = "0.1.0.dev0"
 
 
 move_home(__name__, *(globals()[name] for name in __all__))
+_logging.from_environment()

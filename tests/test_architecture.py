@@ -89,6 +89,7 @@ def test_the_file_list_shows_the_layers() -> None:
         "_aio.py",
         "_client.py",
         "_errors.py",
+        "_logging.py",
         "_public.py",
         "_settings.py",
     ]

@@ -27,6 +27,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .._logging import log_on_stderr
 from . import api, fake, store, worker
 from .args import PROG
 
@@ -67,14 +68,6 @@ def _add_verbose(parser: argparse.ArgumentParser, default: object) -> None:
     )
 
 
-def _log_on_stderr(verbosity: int) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    sdk = logging.getLogger("calypso_async")
-    sdk.addHandler(handler)
-    sdk.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``calypso-async`` command line.
 
@@ -101,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     out = sys.stdout
     if args.verbose and args.command != "worker":  # the worker sets up its own logging
-        _log_on_stderr(args.verbose)
+        log_on_stderr(logging.DEBUG if args.verbose > 1 else logging.INFO)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
