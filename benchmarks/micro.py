@@ -198,6 +198,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await _best_async(lambda: raw.get_invoice(invoice_id), n, repeat),
             await _best_async(lambda: client.invoices.get(invoice_id), n, repeat),
         )
+        async with _observed_client(stub_http, "hooks") as hooked:
+            add(
+                "whole get, a hook on each event",
+                None,
+                await _best_async(lambda: hooked.invoices.get(invoice_id), n, repeat),
+            )
 
     total = next(s for s in steps if s["step"] == "whole get, stub transport")
     return {
@@ -213,6 +219,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "its per-attempt timeout, raw's leaves aiohttp's out)"
         ),
     }
+
+
+def _noop(event: object) -> None:
+    return None
+
+
+def _observed_client(http: aiohttp.ClientSession, how: str) -> CalypsoClient:
+    """The same client with hooks on every event (a cost a user opts into)."""
+    hooks = {"request": [_noop], "response": [_noop], "retry": [_noop]}
+    return CalypsoClient(
+        api_key=API_KEY,
+        secret_key=SECRET_KEY,
+        account=ACCOUNT,
+        base_url=BASE_URL,
+        session=http,
+        event_hooks=hooks,
+    )
 
 
 def report(data: dict[str, Any]) -> str:

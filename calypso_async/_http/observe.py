@@ -31,21 +31,9 @@ __all__ = [
     "RetryEvent",
     "capture",
     "observation",
-    "redacted",
 ]
 
 logger = logging.getLogger("calypso_async.http")
-
-REDACTED = "***"
-_SECRET_HEADERS = frozenset({"key", "sign"})
-
-
-def redacted(headers: Mapping[str, str]) -> dict[str, str]:
-    """A copy of ``headers`` with ``Key`` and ``Sign`` (any case) replaced by ``***``."""
-    return {
-        name: REDACTED if name.lower() in _SECRET_HEADERS else value
-        for name, value in headers.items()
-    }
 
 
 @attrs.frozen
@@ -78,7 +66,7 @@ class ResponseEvent:
         attempt: Which attempt this answered (1 for the first).
         status: The HTTP status.
         duration_ms: From sending the request to the last byte of the answer.
-        headers: The response's headers.
+        headers: The response's headers (read-only; names match in any case).
         trace_id: Calypso's ``traceId`` from an error body, if it sent one.
         idempotency_key: As in :class:`RequestEvent`.
     """
@@ -255,10 +243,8 @@ class CallObservation:
         self._calls = [observer.start(method, path) for observer in observers]
 
     async def request(self, attempt: int, headers: Mapping[str, str]) -> None:
-        """Report an attempt about to be sent."""
-        event = RequestEvent(
-            self.method, self.path, attempt, redacted(headers), self.idempotency_key
-        )
+        """Report an attempt about to be sent (``headers`` already redacted)."""
+        event = RequestEvent(self.method, self.path, attempt, headers, self.idempotency_key)
         for call in self._calls:
             call.request(event)
         if self._hooks is not None and self._hooks.request:
@@ -279,7 +265,7 @@ class CallObservation:
             attempt,
             status,
             duration_ms,
-            dict(headers),
+            headers,
             trace_id,
             self.idempotency_key,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Literal, Self, Unpack
 
 from .._aio import ConnectionGate, Timeouts
@@ -394,4 +395,4 @@ class CalypsoSession:
 
 
 # What an attempt sends besides the body, as hooks see it (Key and Sign redacted).
-_SENT_HEADERS = {"Key": "***", "Sign": "***", "Content-Type": "application/json"}
+_SENT_HEADERS = MappingProxyType({"Key": "***", "Sign": "***", "Content-Type": "application/json"})
