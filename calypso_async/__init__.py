@@ -41,7 +41,7 @@ from ._resolver import (
     Write,
     default_policy,
 )
-from ._settings import ClientOptions, ClientSettings, Runtime
+from ._settings import ClientOptions, ClientSettings, Runtime, Telemetry
 from ._types import (
     AccountBalances,
     Autoconversion,
@@ -106,6 +106,7 @@ __all__ = [
     "SignatureVerificationError",
     "StaleEventError",
     "StoreError",
+    "Telemetry",
     "WaitTimeoutError",
     "WebhookEvent",
     "WebhookHandler",

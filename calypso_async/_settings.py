@@ -23,7 +23,14 @@ from ._errors import ConfigurationError
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["DEFAULT_BASE_URL", "ClientOptions", "ClientSettings", "Runtime", "Sleep"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ClientOptions",
+    "ClientSettings",
+    "Runtime",
+    "Sleep",
+    "Telemetry",
+]
 
 DEFAULT_BASE_URL = "https://api.calypso.finance"
 """The production API; ``https://api.calypso.money`` serves the same API."""
@@ -48,6 +55,54 @@ class Runtime:
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
     rand: Callable[[], float] = random.random
+
+
+def _provider(method: str) -> Callable[[object, attrs.Attribute[object], object], None]:
+    def check(instance: object, attribute: attrs.Attribute[object], value: object) -> None:
+        if value is not None and not callable(getattr(value, method, None)):
+            raise ConfigurationError(
+                f"{attribute.name} must be an OpenTelemetry provider with {method}(), "
+                f"or None for the global one, not {type(value).__name__}"
+            )
+
+    return check
+
+
+@attrs.frozen
+class Telemetry:
+    """OpenTelemetry for a client: where its spans and metrics go.
+
+    ``CalypsoClient(..., telemetry=True)`` means ``telemetry=Telemetry()``: OpenTelemetry's
+    global providers, as the application set them up (spans and metrics go nowhere
+    until it does). Give providers to send them elsewhere, such as a test's in-memory
+    exporters::
+
+        client = CalypsoClient(..., telemetry=Telemetry(tracer_provider=provider))
+
+    Needs the ``otel`` extra (``pip install 'calypso_async[otel]'``, which brings
+    ``opentelemetry-api``); without ``telemetry`` nothing of OpenTelemetry is imported.
+
+    Attributes:
+        tracer_provider: An ``opentelemetry.trace.TracerProvider``; ``None`` for the
+            global one.
+        meter_provider: An ``opentelemetry.metrics.MeterProvider``; ``None`` for the
+            global one.
+    """
+
+    tracer_provider: object = attrs.field(default=None, validator=_provider("get_tracer"))
+    meter_provider: object = attrs.field(default=None, validator=_provider("get_meter"))
+
+
+def _telemetry(given: object) -> Telemetry | None:
+    if given is None or given is False:
+        return None
+    if given is True:
+        return Telemetry()
+    if isinstance(given, Telemetry):
+        return given
+    raise ConfigurationError(
+        f"telemetry must be True, False or a Telemetry(...), not {type(given).__name__}"
+    )
 
 
 class ClientOptions(TypedDict, total=False):
@@ -79,6 +134,10 @@ class ClientOptions(TypedDict, total=False):
             ``async`` callables, each given a frozen event for every attempt
             (``RequestEvent``, ``ResponseEvent``, ``RetryEvent``), ``Key`` and ``Sign``
             redacted. A hook that raises is logged and the call goes on [none].
+        telemetry: OpenTelemetry spans and metrics for every call, and for every run of
+            a resolver built on the client: ``True`` for the global tracer and meter
+            providers, a ``Telemetry`` for given ones; needs the ``otel`` extra
+            [off: nothing of OpenTelemetry is imported].
     """
 
     base_url: str
@@ -94,6 +153,7 @@ class ClientOptions(TypedDict, total=False):
     wall_clock: Callable[[], float]
     rand: Callable[[], float]
     event_hooks: Mapping[str, Sequence[Callable[[Any], Any]]] | None
+    telemetry: bool | Telemetry | None
 
 
 _OPTIONS = frozenset(ClientOptions.__annotations__)
@@ -115,6 +175,7 @@ class ClientSettings:
         borrowed_session: The aiohttp session lent by the caller, if any.
         runtime: Time and randomness.
         event_hooks: The hooks by event name, as given (checked by the session).
+        telemetry: Where spans and metrics go; ``None`` when off.
     """
 
     account: str
@@ -127,6 +188,7 @@ class ClientSettings:
     borrowed_session: aiohttp.ClientSession | None = attrs.field(default=None, repr=False)
     runtime: Runtime = attrs.field(factory=Runtime)
     event_hooks: object = attrs.field(default=None, repr=False)  # the session checks it
+    telemetry: Telemetry | None = None
 
     @classmethod
     def from_options(cls, account: object, **options: Unpack[ClientOptions]) -> ClientSettings:
@@ -166,6 +228,7 @@ class ClientSettings:
             borrowed_session=given.get("session"),
             runtime=runtime,
             event_hooks=given.get("event_hooks"),
+            telemetry=_telemetry(given.get("telemetry")),
         )
 
     @property

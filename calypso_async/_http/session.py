@@ -27,7 +27,7 @@ from .._errors import (
     LifecycleError,
 )
 from .._settings import ClientOptions, ClientSettings, Runtime, Sleep
-from . import failures, logs
+from . import failures, logs, telemetry
 from .aiohttp import AiohttpTransport
 from .observe import CallObservation, EventHooks, Observer, capture, observation
 from .transport import AnswerLost, NotSent, TLSFailed, Transport
@@ -97,7 +97,7 @@ class CalypsoSession:
         self._paths: set[str] = set()
         hooks = EventHooks(settings.event_hooks)
         self._hooks = hooks if hooks else None
-        self._observers: tuple[Observer, ...] = ()
+        self._observers: tuple[Observer, ...] = telemetry.observers(settings)
 
     def __repr__(self) -> str:
         # getattr: a traceback capturing locals may show an instance whose __init__ raised.
