@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ from .run import Run
 
 if TYPE_CHECKING:
     from .._client import CalypsoClient
+    from .telemetry import ResolverTelemetry
 
 __all__ = ["Executions", "Settings"]
 
@@ -80,6 +82,7 @@ class Executions:
         is_shutdown: Whether the current task's cancellation comes from a stop().
         on_shutdown: Called with the id of a run a stop() cut short.
         track: Called with each execution task (the resolver's own tasks).
+        telemetry: Puts each execution in a span, when the client has telemetry.
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class Executions:
         is_shutdown: Callable[[], bool],
         on_shutdown: Callable[[str], None],
         track: Callable[[asyncio.Task[Resolution]], None],
+        telemetry: ResolverTelemetry | None = None,
     ) -> None:
         self._client = client
         self._store = store
@@ -102,6 +106,7 @@ class Executions:
         self._is_shutdown = is_shutdown
         self._on_shutdown = on_shutdown
         self._track = track
+        self._telemetry = telemetry
         self._inflight: dict[str, _Execution] = {}
 
     async def resolve(
@@ -148,9 +153,12 @@ class Executions:
 
     def _start(self, invoice_id: str, retries: int, claim: Claim | None) -> _Execution:
         execution = self._inflight[invoice_id] = _Execution(retries, claim)
-        task = asyncio.create_task(
-            self._execute(invoice_id, execution), name=f"resolve-{invoice_id}"
-        )
+        execute = functools.partial(self._execute, invoice_id, execution)
+        if self._telemetry is None:
+            work = execute()
+        else:  # in a span; a worker's run (claim given) starts a trace of its own
+            work = self._telemetry.traced(invoice_id, execute, root=claim is not None)
+        task = asyncio.create_task(work, name=f"resolve-{invoice_id}")
         execution.task = task
         self._track(task)  # the policy and on_outcome run in it
 

@@ -28,6 +28,7 @@ from .worker_mode import WorkerMode
 
 if TYPE_CHECKING:
     from .._client import CalypsoClient
+    from .telemetry import ResolverTelemetry
 
 __all__ = ["InterventionResolver"]
 
@@ -133,6 +134,11 @@ class InterventionResolver:
         self.name = name or f"{socket.gethostname()}/{os.getpid()}/{next(_names)}"
         """This resolver's name in the store's claims."""
         self._on_outcome = on_outcome
+        self._telemetry: ResolverTelemetry | None = None
+        if client.settings.telemetry is not None:
+            from .telemetry import ResolverTelemetry  # OpenTelemetry: an optional extra
+
+            self._telemetry = ResolverTelemetry(client.settings.telemetry, store)
         self._workers = WorkerMode(
             lambda claim: self._executions.resolve(claim.invoice_id, self._retry_failed, claim),
             self._report,
@@ -148,6 +154,7 @@ class InterventionResolver:
             is_shutdown=self._workers.is_shutdown,
             on_shutdown=self._workers.hand_back,
             track=self._workers.own_tasks.add,
+            telemetry=self._telemetry,
         )
 
     def __repr__(self) -> str:
@@ -294,6 +301,8 @@ class InterventionResolver:
         return await self._executions.resolve(invoice_id, 0)
 
     async def _report(self, resolution: Resolution) -> Resolution:
+        if self._telemetry is not None:
+            self._telemetry.reported(resolution)
         # FAILED and HELD wait for a human (a held invoice's money is not taken yet).
         level = logging.WARNING if resolution.outcome in _NEEDS_A_HUMAN else logging.INFO
         if logger.isEnabledFor(level):

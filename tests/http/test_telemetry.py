@@ -18,7 +18,9 @@ from calypso_async import (
     CalypsoConnectionError,
     ConfigurationError,
     EventType,
+    InterventionResolver,
     NotFoundError,
+    Outcome,
     Telemetry,
 )
 from calypso_async.testing import FakeCalypso
@@ -342,7 +344,7 @@ async def test_no_secret_reaches_a_hook_event_a_span_a_metric_or_a_log(
     fake: FakeCalypso, otel: Otel, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Calls that succeed, fail, retry and lose their answer, a webhook subscription
-    (whose answer carries its secret): no hook event (headers
+    (whose answer carries its secret) and a resolver run: no hook event (headers
     included), span attribute, span event, status, metric attribute or log record holds
     the API secret or key, a Sign, a webhook secret or a request body."""
     caplog.set_level(logging.DEBUG, logger="calypso_async")
@@ -362,6 +364,10 @@ async def test_no_secret_reaches_a_hook_event_a_span_a_metric_or_a_log(
         await client.invoices.get(invoice.id)
         with pytest.raises(NotFoundError):
             await client.invoices.get("no-such-invoice")
+        await fake.pay(invoice.id, Decimal("10.50"))  # overpaid
+        fake.fail("/api/v1/invoice/return-to-paid", 401)
+        resolution = await InterventionResolver(client).resolve(invoice.id)
+        assert resolution.outcome is Outcome.FAILED
     secrets = {
         "API secret": fake.secret_key,
         "API key": fake.api_key,
@@ -369,7 +375,7 @@ async def test_no_secret_reaches_a_hook_event_a_span_a_metric_or_a_log(
         "request body": body_marker,
     }
     signs = {call.headers["Sign"] for call in fake.calls if "Sign" in call.headers}
-    assert len(signs) >= 6
+    assert len(signs) >= 8
     secrets |= {f"Sign {n}": sign for n, sign in enumerate(signs)}
     assert all(secrets.values())
 
@@ -379,7 +385,7 @@ async def test_no_secret_reaches_a_hook_event_a_span_a_metric_or_a_log(
         headers = dict(getattr(event, "headers", {}))
         seen += [(f"hook {type(event).__name__} headers", text) for text in _strings(headers)]
     spans = otel.spans()
-    assert f"calypso {INVOICE}" in {span.name for span in spans}
+    assert {span.name for span in spans} >= {"calypso resolve", f"calypso {INVOICE}"}
     for span in spans:
         where = f"span {span.name}"
         seen += [(where, text) for text in _strings([span.name, span.status.description])]
@@ -395,6 +401,7 @@ async def test_no_secret_reaches_a_hook_event_a_span_a_metric_or_a_log(
     for record in caplog.records:
         seen += [(f"log {record.name}", text) for text in _strings(record.getMessage())]
         seen += [(f"log {record.name}", text) for text in _strings(list(vars(record).values()))]
-    assert len(events) >= 15
+    assert len(events) >= 20
+    assert any(kind.startswith("span calypso resolve") for kind, _ in seen)
     leaks = {(at, what) for at, text in seen for what, value in secrets.items() if value in text}
     assert sorted(leaks) == []

@@ -99,6 +99,11 @@ class MemoryStore:
         return (self._clock or time.monotonic)()
 
     @property
+    def pending(self) -> int:
+        """Invoices accepted and waiting for a worker."""
+        return self._pending
+
+    @property
     def running(self) -> int:
         """Invoices claimed right now."""
         return len(self._entries) - self._pending
