@@ -48,7 +48,9 @@ class CalypsoClient:
             loopback address such as ``FakeCalypso``), ``session`` (an
             ``aiohttp.ClientSession`` to borrow), ``timeout`` (seconds per attempt, 30),
             ``deadline`` (seconds per call, retries included, 60), ``max_retries`` (2),
-            ``retry_policy``, ``sync_clock`` (True), ``connection_limit`` (100), and
+            ``retry_policy``, ``sync_clock`` (True), ``connection_limit`` (100),
+            ``event_hooks`` (callables given each attempt's request, response and retry
+            events), ``telemetry`` (OpenTelemetry spans and metrics, off), and
             ``sleep``, ``clock``, ``wall_clock``, ``rand`` (time and randomness; tests
             inject ones that never wait).
 

@@ -55,8 +55,9 @@ class CalypsoSession:
         account: The merchant account id placed in every envelope.
         **options: The options of :class:`~calypso_async.CalypsoClient` (``base_url``,
             ``session``, ``timeout``, ``deadline``, ``max_retries``, ``retry_policy``,
-            ``sync_clock``, ``connection_limit``, ``sleep``, ``clock``, ``wall_clock``,
-            ``rand``), described once in ``ClientOptions``.
+            ``sync_clock``, ``connection_limit``, ``event_hooks``, ``telemetry``,
+            ``sleep``, ``clock``, ``wall_clock``, ``rand``), described once in
+            ``ClientOptions``.
     """
 
     def __init__(
