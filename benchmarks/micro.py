@@ -33,7 +33,7 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from calypso_async import CalypsoClient, Invoice
+from calypso_async import CalypsoClient, Invoice, Telemetry
 from calypso_async._core import json as sdk_json
 from calypso_async._core.signing import Signer
 from calypso_async._types.converter import structure
@@ -198,12 +198,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await _best_async(lambda: raw.get_invoice(invoice_id), n, repeat),
             await _best_async(lambda: client.invoices.get(invoice_id), n, repeat),
         )
-        async with _observed_client(stub_http, "hooks") as hooked:
-            add(
-                "whole get, a hook on each event",
-                None,
-                await _best_async(lambda: hooked.invoices.get(invoice_id), n, repeat),
-            )
+        for name, options in _observed_variants():
+            async with CalypsoClient(
+                api_key=API_KEY,
+                secret_key=SECRET_KEY,
+                account=ACCOUNT,
+                base_url=BASE_URL,
+                session=stub_http,
+                **options,
+            ) as observed:
+                add(
+                    f"whole get, {name}",
+                    None,
+                    await _best_async(lambda: observed.invoices.get(invoice_id), n, repeat),
+                )
 
     total = next(s for s in steps if s["step"] == "whole get, stub transport")
     return {
@@ -225,17 +233,23 @@ def _noop(event: object) -> None:
     return None
 
 
-def _observed_client(http: aiohttp.ClientSession, how: str) -> CalypsoClient:
-    """The same client with hooks on every event (a cost a user opts into)."""
+def _observed_variants() -> list[tuple[str, dict[str, Any]]]:
+    """What a user may opt into, each a cost over the plain get: hooks, telemetry."""
     hooks = {"request": [_noop], "response": [_noop], "retry": [_noop]}
-    return CalypsoClient(
-        api_key=API_KEY,
-        secret_key=SECRET_KEY,
-        account=ACCOUNT,
-        base_url=BASE_URL,
-        session=http,
-        event_hooks=hooks,
+    variants: list[tuple[str, dict[str, Any]]] = [("a hook on each event", {"event_hooks": hooks})]
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+    except ImportError:  # the otel extra and its SDK are optional here too
+        return variants
+    recording = Telemetry(
+        tracer_provider=TracerProvider(),
+        meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]),
     )
+    variants.append(("telemetry=True, no SDK set up", {"telemetry": True}))
+    variants.append(("telemetry, SDK tracer and meter", {"telemetry": recording}))
+    return variants
 
 
 def report(data: dict[str, Any]) -> str:

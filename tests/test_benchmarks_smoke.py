@@ -115,6 +115,9 @@ def test_micro_benchmark_times_every_step(
         "structure an Invoice",
         "all of the above",
         "whole get, stub transport",
+        "whole get, a hook on each event",
+        "whole get, telemetry=True, no SDK set up",
+        "whole get, telemetry, SDK tracer and meter",
     }
     assert all(step["sdk_us"] > 0 for step in steps.values())
     assert steps["whole get, stub transport"]["raw_us"] > 0
