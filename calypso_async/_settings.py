@@ -133,7 +133,9 @@ class ClientOptions(TypedDict, total=False):
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: plain or
             ``async`` callables, each given a frozen event for every attempt
             (``RequestEvent``, ``ResponseEvent``, ``RetryEvent``), ``Key`` and ``Sign``
-            redacted. A hook that raises is logged and the call goes on [none].
+            redacted. A hook that raises is logged and the call goes on. Hooks run
+            inside the call and their time counts in ``deadline``: keep them quick
+            [none].
         telemetry: OpenTelemetry spans and metrics for every call, and for every run of
             a resolver built on the client: ``True`` for the global tracer and meter
             providers, a ``Telemetry`` for given ones; needs the ``otel`` extra

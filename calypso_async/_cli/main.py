@@ -16,7 +16,7 @@
 ``-v`` (INFO) or ``-vv`` (DEBUG), before or after the command, logs what the SDK does on
 stderr. The commands that call Calypso read the ``CALYPSO_*`` environment variables
 (``CalypsoClient.from_env``). Exit codes: 0 success, 1 an API, network or store error,
-2 a usage or configuration error.
+2 a usage or configuration error, 141 when the output was closed early (``| head``).
 """
 
 from __future__ import annotations

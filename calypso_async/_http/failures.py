@@ -61,6 +61,27 @@ def no_free_connection(path: str, deadline: float) -> CalypsoTimeoutError:
     return error
 
 
+def check_time_left(
+    path: str, now: float, deadline_at: float, send_by: float | None, min_attempt: float
+) -> None:
+    """Refuse to send an attempt with less than ``min_attempt`` left (nothing is sent).
+
+    Raises:
+        CalypsoTimeoutError: ``send_by`` or the call's deadline is past or too close,
+            with ``request_sent`` ``False``.
+    """
+    if send_by is not None and send_by - now < min_attempt:
+        raise too_late(path)
+    if deadline_at - now < min_attempt:
+        error = CalypsoTimeoutError(
+            f"{path}: the call's deadline ran out before the request was sent (an event "
+            "hook took the time left?); nothing left this process",
+            path=path,
+        )
+        error.request_sent = False
+        raise error
+
+
 def too_late(path: str) -> CalypsoTimeoutError:
     """Nothing was sent: at a free connection, ``send_by`` was past or too close."""
     error = CalypsoTimeoutError(

@@ -1,13 +1,14 @@
 """What a call looks like from outside: request, response and retry events, and who hears them.
 
 The session reports each attempt of a call to a :class:`CallObservation` when anyone
-listens (event hooks, a telemetry observer, a :meth:`CalypsoSession.capture` block), and
-to nobody otherwise: a client with none of them pays one ``if`` per call. Events carry
+listens (event hooks, a telemetry observer, a ``client.capture()`` block), and
+to nobody otherwise (a call then pays one lookup to find that out). Events carry
 the request's headers with ``Key`` and ``Sign`` redacted, never a secret.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -191,6 +192,8 @@ class Captured:
     """
 
     responses: list[ResponseEvent] = attrs.field(factory=list)
+    task: asyncio.Task[Any] | None = attrs.field(default=None, repr=False)
+    """The task whose calls are recorded: the one that entered the block."""
 
     @property
     def last(self) -> ResponseEvent:
@@ -211,14 +214,29 @@ _capturing: ContextVar[Captured | None] = ContextVar("calypso_capturing", defaul
 def capture() -> Iterator[Captured]:
     """Record the status and headers of every answer the calls inside the block get.
 
-    Per task: calls made by other tasks meanwhile are not recorded.
+    The calls of the task that entered the block only: neither those of other tasks
+    meanwhile nor those of tasks it starts inside the block (which inherit the block's
+    context) are recorded.
     """
-    captured = Captured()
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop: no call could be made in the block anyway
+        task = None
+    captured = Captured(task=task)
     token = _capturing.set(captured)
     try:
         yield captured
     finally:
         _capturing.reset(token)
+
+
+@contextlib.contextmanager
+def _telemetry_fails_quietly(path: str) -> Iterator[None]:
+    # An exporter's bug must not turn a call the server carried out into an error.
+    try:
+        yield
+    except Exception:
+        logger.exception("telemetry failed on a call to %s; the call goes on", path)
 
 
 class CallObservation:
@@ -240,13 +258,17 @@ class CallObservation:
         self.idempotency_key = idempotency_key
         self._hooks = hooks
         self._capture = captured
-        self._calls = [observer.start(method, path) for observer in observers]
+        self._calls: list[CallObserver] = []
+        for observer in observers:
+            with _telemetry_fails_quietly(path):
+                self._calls.append(observer.start(method, path))
 
     async def request(self, attempt: int, headers: Mapping[str, str]) -> None:
         """Report an attempt about to be sent (``headers`` already redacted)."""
         event = RequestEvent(self.method, self.path, attempt, headers, self.idempotency_key)
         for call in self._calls:
-            call.request(event)
+            with _telemetry_fails_quietly(self.path):
+                call.request(event)
         if self._hooks is not None and self._hooks.request:
             await EventHooks.run(self._hooks.request, event)
 
@@ -272,7 +294,8 @@ class CallObservation:
         if self._capture is not None:
             self._capture.responses.append(event)
         for call in self._calls:
-            call.response(event)
+            with _telemetry_fails_quietly(self.path):
+                call.response(event)
         if self._hooks is not None and self._hooks.response:
             await EventHooks.run(self._hooks.response, event)
 
@@ -280,14 +303,16 @@ class CallObservation:
         """Report a failed attempt that will be sent again."""
         event = RetryEvent(self.method, self.path, attempt, delay, error, self.idempotency_key)
         for call in self._calls:
-            call.retry(event)
+            with _telemetry_fails_quietly(self.path):
+                call.retry(event)
         if self._hooks is not None and self._hooks.retry:
             await EventHooks.run(self._hooks.retry, event)
 
     def end(self, error: BaseException | None) -> None:
         """Report how the call ended."""
         for call in self._calls:
-            call.end(error)
+            with _telemetry_fails_quietly(self.path):
+                call.end(error)
 
 
 def observation(
@@ -299,6 +324,8 @@ def observation(
 ) -> CallObservation | None:
     """The listeners of a call about to start, or ``None`` when nobody listens."""
     captured = _capturing.get()
+    if captured is not None and captured.task is not asyncio.current_task():
+        captured = None  # a task started inside another task's capture block
     if hooks is None and not observers and captured is None:
         return None
     key = None

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable
 from functools import cache
 from importlib import metadata
-from typing import cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from .._errors import ConfigurationError
@@ -36,7 +36,9 @@ except ImportError:
         "(the otel extra brings opentelemetry-api)"
     ) from None
 
-__all__ = ["SCOPE", "CallTelemetry", "meter", "tracer"]
+__all__ = ["SCOPE", "CallTelemetry", "instruments_of", "meter", "tracer"]
+
+T = TypeVar("T")
 
 SCOPE = "calypso_async"
 """The instrumentation scope of every span and instrument the SDK makes."""
@@ -99,14 +101,16 @@ class _Instruments:
         )
 
 
-_made: weakref.WeakKeyDictionary[metrics.Meter, _Instruments] = weakref.WeakKeyDictionary()
+_made: weakref.WeakKeyDictionary[metrics.Meter, dict[object, Any]] = weakref.WeakKeyDictionary()
 
 
-def _instruments(meter: metrics.Meter) -> _Instruments:
-    found = _made.get(meter)
+def instruments_of(meter: metrics.Meter, kind: Callable[[metrics.Meter], T]) -> T:
+    """``kind(meter)``, made once per meter: the SDK refuses a second set of instruments."""
+    made = _made.setdefault(meter, {})
+    found = made.get(kind)
     if found is None:
-        found = _made[meter] = _Instruments(meter)
-    return found
+        found = made[kind] = kind(meter)
+    return cast("T", found)
 
 
 class CallTelemetry:
@@ -120,7 +124,7 @@ class CallTelemetry:
 
     def __init__(self, telemetry: Telemetry, base_url: str, clock: Callable[[], float]) -> None:
         self.tracer = tracer(telemetry)
-        self.instruments = _instruments(meter(telemetry))
+        self.instruments = instruments_of(meter(telemetry), _Instruments)
         self.base_url = base_url
         self.clock = clock
         url = urlsplit(base_url)

@@ -29,7 +29,7 @@ from .._errors import (
 from .._settings import ClientOptions, ClientSettings, Runtime, Sleep
 from . import failures, logs, telemetry
 from .aiohttp import AiohttpTransport
-from .observe import CallObservation, EventHooks, Observer, capture, observation
+from .observe import CallObservation, EventHooks, Observer, observation
 from .transport import AnswerLost, NotSent, TLSFailed, Transport
 
 __all__ = ["CalypsoSession"]
@@ -248,8 +248,6 @@ class CalypsoSession:
         observe.end(None)
         return result
 
-    capture = staticmethod(capture)
-
     async def _call(
         self,
         method: Method,
@@ -328,14 +326,17 @@ class CalypsoSession:
     ) -> Any:
         gate, timeouts = self._gate, self._timeouts
         assert timeouts is not None  # made with the loop, before any attempt
-        if observe is not None:  # before the timestamp, so a slow hook cannot age it
-            await observe.request(attempt, _SENT_HEADERS)
         if gate is not None and not gate.enter_now():
             await self._wait_for_connection(gate, timeouts, path, deadline_at)
-        if send_by is not None and send_by - self._clock() < self._min_attempt:
+        try:
+            if observe is not None:  # before the timestamp, so a slow hook cannot age it
+                await observe.request(attempt, _SENT_HEADERS)
+            now = self._clock()  # the hook's time counts: nothing is sent without enough left
+            failures.check_time_left(path, now, deadline_at, send_by, self._min_attempt)
+        except BaseException:
             if gate is not None:
                 gate.leave()
-            raise failures.too_late(path)
+            raise
         try:
             # Timestamped and signed once a connection is free, however long the wait.
             body = self._envelope.body(self._server_clock.timestamp_ms(), payload_json)

@@ -2,7 +2,7 @@
 
 The session always imports this module; it imports :mod:`.otel` (and with it
 ``opentelemetry``) only for a client given ``telemetry=``. A client without it imports
-nothing of OpenTelemetry and keeps no observer, so its calls pay one ``if`` each.
+nothing of OpenTelemetry and keeps no observer.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from opentelemetry import context, metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from .._http.otel import meter, tracer
+from .._http.otel import instruments_of, meter, tracer
 from .._settings import Telemetry
 from .policy import Outcome, Resolution
 from .ports import ResolverStore
@@ -56,9 +56,6 @@ class _Instruments:
         return [Observation(sum(store.pending for store in stores))] if stores else []
 
 
-_made: weakref.WeakKeyDictionary[metrics.Meter, _Instruments] = weakref.WeakKeyDictionary()
-
-
 class _Run:
     """The span of the execution the current task runs, until its Resolution is reported."""
 
@@ -83,10 +80,7 @@ class ResolverTelemetry:
 
     def __init__(self, telemetry: Telemetry, store: ResolverStore) -> None:
         self._tracer = tracer(telemetry)
-        the_meter = meter(telemetry)
-        instruments = _made.get(the_meter)
-        if instruments is None:
-            instruments = _made[the_meter] = _Instruments(the_meter)
+        instruments = instruments_of(meter(telemetry), _Instruments)
         self._outcomes = instruments.outcomes
         if isinstance(store, MemoryStore):
             instruments.stores.add(store)

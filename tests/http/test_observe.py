@@ -11,6 +11,7 @@ import pytest
 
 from calypso_async import (
     CalypsoClient,
+    CalypsoTimeoutError,
     ConfigurationError,
     NotFoundError,
     RequestEvent,
@@ -180,3 +181,35 @@ async def test_a_write_whose_answer_was_lost_is_a_warning(
     [record] = caplog.records
     assert record.levelno == logging.WARNING
     assert "the server may have acted" in record.getMessage()
+
+
+async def test_a_request_hook_that_uses_up_the_deadline_leaves_the_request_unsent(
+    fake: FakeCalypso,
+) -> None:
+    """Hook time counts in the deadline; what was never sent says so (request_sent False),
+    so a write is not mistaken for one that may have landed."""
+    now = [0.0]
+
+    async def slow(event: RequestEvent) -> None:
+        now[0] += 1.2  # a hook that takes 1.2 s of the call's 1 s
+
+    async with fake.client(
+        deadline=1.0, clock=lambda: now[0], event_hooks={"request": [slow]}
+    ) as client:
+        calls = len(fake.calls)
+        with pytest.raises(CalypsoTimeoutError) as late:
+            await client.account.balances()
+    assert late.value.request_sent is False
+    assert "before the request was sent" in str(late.value)
+    assert len(fake.calls) == calls
+
+
+async def test_capture_leaves_out_tasks_started_inside_the_block(fake: FakeCalypso) -> None:
+    """A task started in the block inherits its context but is not this task."""
+    async with fake.client() as client:
+        with client.capture() as seen:
+            other = asyncio.create_task(client.account.balances())
+            await client.account.balances()
+            await other
+            await asyncio.gather(client.account.balances())  # gather wraps it in a task
+    assert len(seen.responses) == 1

@@ -405,3 +405,22 @@ async def test_no_secret_reaches_a_hook_event_a_span_a_metric_or_a_log(
     assert any(kind.startswith("span calypso resolve") for kind, _ in seen)
     leaks = {(at, what) for at, text in seen for what, value in secrets.items() if value in text}
     assert sorted(leaks) == []
+
+
+async def test_a_failing_exporter_never_fails_a_call_the_server_carried_out(
+    fake: FakeCalypso, otel: Otel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exporter bug is logged; the created invoice is still returned to the caller."""
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class Broken(SpanProcessor):
+        def on_end(self, span: Any) -> None:
+            raise RuntimeError("exporter bug")
+
+    otel.tracer_provider.add_span_processor(Broken())
+    async with fake.client(telemetry=otel.telemetry) as client:
+        invoice_id = await _create(client)
+    assert fake.invoice(invoice_id) is not None
+    failures = [r for r in caplog.records if "telemetry failed" in r.getMessage()]
+    assert failures
+    assert failures[0].levelno == logging.ERROR
