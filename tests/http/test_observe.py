@@ -20,18 +20,7 @@ from calypso_async import (
 )
 from calypso_async.testing import FakeCalypso
 
-INVOICE = "/api/v1/invoice"
-CREATE = "/api/v1/invoice/single/create"
-
-
-async def no_wait(seconds: float) -> None:
-    return None
-
-
-@pytest.fixture
-async def fake() -> Any:
-    async with FakeCalypso(settle_delay=None) as server:
-        yield server
+from .conftest import CREATE, INVOICE, no_wait
 
 
 async def test_hooks_see_each_attempt_of_a_retried_call(fake: FakeCalypso) -> None:

@@ -26,18 +26,7 @@ from calypso_async import (
 from calypso_async.testing import FakeCalypso
 from tests.otel import Otel
 
-INVOICE = "/api/v1/invoice"
-CREATE = "/api/v1/invoice/single/create"
-
-
-async def no_wait(seconds: float) -> None:
-    return None
-
-
-@pytest.fixture
-async def fake() -> Any:
-    async with FakeCalypso(settle_delay=None) as server:
-        yield server
+from .conftest import CREATE, INVOICE, no_wait
 
 
 @pytest.fixture
