@@ -9,10 +9,13 @@ outcomes.
 
 In an application, the reader is your exporter's (OTLP, Prometheus, ...) and the
 providers are usually the global ones: ``CalypsoClient(..., telemetry=True)``. It needs
-``pip install 'calypso_async[otel]' opentelemetry-sdk``. Run it from the repository's
-root::
+``pip install 'calypso_async[otel]' opentelemetry-sdk`` (the clone's test environment
+has both). Run it from the repository's root::
 
-    python examples/metrics.py
+    .venv/bin/python examples/metrics.py
+
+The resolver also logs the underpaid invoice it holds, at WARNING, on stderr: a held
+invoice waits for a human.
 
 ``tests/examples/test_metrics_example.py`` runs it and checks the table.
 """

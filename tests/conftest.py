@@ -131,3 +131,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             "(.ci/run starts one)",
             yellow=True,
         )
+    others = len(skipped) - len(redis)
+    if others:
+        terminalreporter.write_line(
+            f"{others} other skips are by design (a test that cannot apply to a store); "
+            "pytest -rs lists their reasons"
+        )

@@ -57,7 +57,9 @@ async def until(condition: Callable[[], bool], timeout: float, what: Callable[[]
         await asyncio.sleep(0.1)
 
 
-async def cli(*args: str) -> tuple[int, str]:
+async def cli(*args: str) -> tuple[int, str, str]:
+    """Run an operator's command: its exit code, stdout and stderr (a Redis without
+    appendonly adds a warning there, which the JSON on stdout must not include)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -68,7 +70,7 @@ async def cli(*args: str) -> tuple[int, str]:
     )
     out, err = await process.communicate()
     assert process.returncode is not None
-    return process.returncode, out.decode() + err.decode()
+    return process.returncode, out.decode(), err.decode()
 
 
 async def create_and_pay(client: CalypsoClient, fake: FakeCalypso, paid: str) -> str:
@@ -109,15 +111,15 @@ async def check_the_store(store_url: str, underpaid: list[str]) -> None:
     """The held invoices are listed; the store drains: a run that finished while the
     store was away, or in a killed worker, is confirmed by another once its lease ran
     out (within a few leases)."""
-    code, out = await cli("held", "--store", store_url, "--json")
-    assert code == 0, out
+    code, out, err = await cli("held", "--store", store_url, "--json")
+    assert code == 0, out + err
     held = json.loads(out)
     assert {row["invoice_id"] for row in held} == set(underpaid)
     assert all(row["reason"] and row["since"] for row in held)
     deadline = time.monotonic() + 15
     while True:
-        code, out = await cli("status", "--store", store_url, "--json")
-        assert code == 0, out
+        code, out, err = await cli("status", "--store", store_url, "--json")
+        assert code == 0, out + err
         status = json.loads(out)
         if status["pending"] == 0 and status["running"] == 0:
             return
