@@ -103,8 +103,11 @@ async def _command(fake: FakeCalypso, line: str) -> str:
 
     name, *words = line.split()
     expected = _COMMAND_ARGS.get(name)
-    if expected is None or len(words) != len(expected):
+    if expected is None:
         return f"error unknown command {line.strip()!r} (commands: {_COMMAND_USAGE})"
+    if len(words) != len(expected):
+        usage = " ".join([name, *expected])
+        return f"error {name} takes {len(expected)} argument(s): {usage}"
     if name == "returns":  # how many return-to-paid calls the fake carried out
         return f"ok {words[0]} {fake.returns_to_paid.get(words[0], 0)}"
     try:

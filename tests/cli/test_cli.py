@@ -350,7 +350,7 @@ def test_fake_commands_pay_invoices_until_the_input_ends() -> None:
         match = FIRST_LINE.fullmatch(process.stdout.readline().strip())
         assert match, "no credentials line"
         invoice_id = asyncio.run(_create_invoice(match.groupdict()))
-        commands = f"pay {invoice_id} 10.00\n\nfrob {invoice_id}\npay nope 1\n"
+        commands = f"pay {invoice_id} 10.00\n\nfrob {invoice_id}\npay nope 1\npay {invoice_id}\n"
         out, err = process.communicate(commands, timeout=10)
     finally:
         if process.poll() is None:
@@ -361,7 +361,8 @@ def test_fake_commands_pay_invoices_until_the_input_ends() -> None:
     assert replies[0] == f"ok {invoice_id} PENDING_INTERVENTION"
     assert replies[1].startswith("error unknown command 'frob")
     assert replies[2] == "error INVOICE_NOT_FOUND: invoice nope not found"
-    assert len(replies) == 3
+    assert replies[3] == "error pay takes 2 argument(s): pay ID AMOUNT"
+    assert len(replies) == 4
     assert "FakeCalypso stopped." in out
 
 
