@@ -4,10 +4,10 @@ Settings (seconds, counts, the base URL, credentials) and resource arguments ali
 refusal is a :class:`ConfigurationError` naming the argument, never its value when the
 value may be a secret.
 
-Amounts: ``Decimal``, ``int`` and numeric ``str`` are taken as they are; a ``float`` is
-converted through ``str()`` (its shortest repr, so ``10.234`` becomes ``Decimal("10.234")``,
-never the binary ``10.2339999...``). ``bool``, NaN, infinities and non-positive amounts
-are refused.
+Amounts: ``Decimal``, ``int`` and numeric ``str`` are taken as they are. A ``float`` is
+refused, as the type hints say: binary floats are not exact (``0.1 + 0.2`` is
+``0.30000000000000004``), and a payment SDK should not guess which amount was meant.
+``bool``, NaN, infinities and non-positive amounts are refused too.
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ def amount(name: str, value: object) -> Decimal:
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, float):
-        result = Decimal(str(value))  # the shortest repr, never the binary expansion
+        raise ConfigurationError(
+            f"{name} must be a Decimal, int or numeric str, not a float (binary floats are "
+            f"not exact): write Decimal({str(value)!r}) or {str(value)!r}"
+        )
     elif isinstance(value, str):
         # Decimal() also takes "1_000" and non-ASCII digits; an amount should not.
         if not _DECIMAL_TEXT.fullmatch(value.strip()):
