@@ -27,6 +27,7 @@ No message ever contains the API secret, a webhook secret or a ``Sign`` value.
 
 from __future__ import annotations
 
+import enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ __all__ = [
     "CalypsoTimeoutError",
     "ConfigurationError",
     "DecodeError",
+    "ErrorCode",
     "InvoiceStateError",
     "LifecycleError",
     "NotFoundError",
@@ -208,12 +210,46 @@ class StoreError(CalypsoError):
     """
 
 
+class ErrorCode(enum.StrEnum):
+    """Calypso's published ``errorCode`` values, to branch on without matching text.
+
+    ``APIError.code`` is one of these, or ``None`` for a code Calypso has not published
+    (``APIError.error_code`` keeps every code as sent). ``016`` stands for two things in
+    Calypso's reference: a duplicate ``idempotencyKey``, or a payout that failed
+    validation.
+    """
+
+    INTERNAL = "000"
+    BAD_REQUEST = "001"
+    INVALID_API_KEY = "002"
+    WRONG_SIGN = "003"
+    NOT_FOUND = "004"
+    WRONG_INVOICE_STATE = "006"
+    """The invoice is in the wrong state for the operation."""
+    INVALID_TIMESTAMP = "011"
+    INVALID_PAYOUT_STATE = "012"
+    INVALID_HOT_WALLET_CURRENCY = "014"
+    CURRENCY_NOT_OF_WALLET_BLOCKCHAIN = "015"
+    DUPLICATE_KEY_OR_INVALID_PAYOUT = "016"
+    UNLIMITED_INVOICES_ONLY = "028"
+    """The operation is allowed only for UNLIMITED invoices."""
+
+
+_CODES = {member.value: member for member in ErrorCode}
+
+
 class APIError(CalypsoError):
     """The server answered with a non-2xx status.
 
+    Branch on ``code`` (an :class:`ErrorCode`) rather than on the message::
+
+        except APIError as error:
+            if error.code is ErrorCode.WRONG_INVOICE_STATE:
+                ...
+
     Attributes:
         status: The HTTP status code.
-        error_code: Calypso's ``errorCode``, or ``None`` when the body had none.
+        error_code: Calypso's ``errorCode`` as sent, or ``None`` when the body had none.
         trace_id: Calypso's ``traceId``: quote it to Calypso support.
         message: Calypso's ``message``, or a description of the body when it had none.
         path: The API path that was called.
@@ -247,6 +283,11 @@ class APIError(CalypsoError):
         if hint:
             text += f"; {hint}"
         super().__init__(text)
+
+    @property
+    def code(self) -> ErrorCode | None:
+        """The published meaning of ``error_code``, or ``None`` (absent or unpublished)."""
+        return _CODES.get(self.error_code) if self.error_code is not None else None
 
 
 class BadRequestError(APIError):

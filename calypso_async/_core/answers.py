@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import APIError, DecodeError, error_class_for_status
+from .._errors import APIError, DecodeError, ErrorCode, error_class_for_status
 from .json import loads
 from .retry import parse_retry_after
 
@@ -26,7 +26,9 @@ AUTH_HINT = (
 
 def is_timestamp_rejection(status: int, error_code: str | None, message: str) -> bool:
     """Whether an error answer says the request's timestamp was refused."""
-    # The errorCode catalogue is unpublished, so the words are all there is to go on.
+    # 011 is the published code; the words catch a proxy's or an older server's answer.
+    if error_code == ErrorCode.INVALID_TIMESTAMP.value:
+        return True
     return status in (400, 401, 403) and "timestamp" in f"{error_code or ''} {message}".lower()
 
 
