@@ -27,7 +27,8 @@ It reads the ``CALYPSO_*`` variables (``CalypsoClient.from_env()``) and
     # a receiver on the same store, in a third terminal (it resolves too: they share)
     calypso-async webhooks create http://127.0.0.1:8000/calypso/webhooks
     CALYPSO_WEBHOOK_SECRET=... calypso-async worker --listen 127.0.0.1:8000
-    # then pay invoices your code created: in the fake's terminal, pay ID 10.50
+    # then an invoice (calypso-async invoice create 10.234 USDT 'order 42' prints its id)
+    # and, in the fake's terminal, pay it over: pay ID 10.50
 
 ``tests/examples/test_worker.py`` does all of it in one test: invoices paid on a
 FakeCalypso, a receiver accepting their webhooks into a SQLite file, this program

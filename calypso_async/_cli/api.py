@@ -1,4 +1,4 @@
-"""The API commands: ``invoice get``, ``account balances``, ``webhooks list|create|delete``.
+"""The API commands: ``invoice get|create``, ``account balances``, ``webhooks list|create|delete``.
 
 They talk to the real API with the ``CALYPSO_*`` environment variables
 (``CalypsoClient.from_env``).
@@ -16,6 +16,7 @@ from typing import Any
 from .._client import CalypsoClient
 from .._core.json import dumps, format_decimal
 from .._errors import CalypsoError, ConfigurationError
+from .._types.invoice import Invoice
 from .._types.webhook import EventType
 from .args import PROG, env_problem
 
@@ -28,6 +29,17 @@ def add_parsers(commands: Any) -> None:
     invoice_commands = invoice.add_subparsers(dest="action", metavar="ACTION", required=True)
     get = invoice_commands.add_parser("get", help="show one invoice")
     get.add_argument("id", help="the invoice id")
+    create = invoice_commands.add_parser(
+        "create", help="create a SINGLE invoice and show it (as get does)"
+    )
+    create.add_argument("amount", help="what the payer owes, such as 10.234 (written exactly)")
+    create.add_argument("currency", help="the crypto currency, such as USDT")
+    create.add_argument("description", help="what the payer sees, such as 'order 42'")
+    create.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="the same key gives back the same invoice (default: a new key, printed)",
+    )
 
     account = commands.add_parser("account", help="account calls (CALYPSO_* variables)")
     account_commands = account.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -57,6 +69,7 @@ def run(args: argparse.Namespace, out: Any) -> int:
     """Run one API command; 0 done, 1 an API or network error, 2 a configuration error."""
     api_commands: dict[tuple[str, str], _ApiCommand] = {
         ("invoice", "get"): _invoice_get,
+        ("invoice", "create"): _invoice_create,
         ("account", "balances"): _account_balances,
         ("webhooks", "list"): _webhooks_list,
         ("webhooks", "create"): _webhooks_create,
@@ -81,7 +94,30 @@ def _json_value(value: Any) -> str:
 
 
 async def _invoice_get(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
-    invoice = await client.invoices.get(args.id)
+    _print_invoice(await client.invoices.get(args.id), out)
+
+
+async def _invoice_create(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
+    try:
+        invoice = await client.invoices.create_single(
+            amount=args.amount,
+            currency=args.currency,
+            description=args.description,
+            idempotency_key=args.idempotency_key,
+        )
+    except CalypsoError as exc:
+        if exc.idempotency_key is not None and not isinstance(exc, ConfigurationError):
+            # The invoice may exist: the same key finds it, or creates it only once.
+            print(
+                f"{PROG}: the invoice may exist: run this command again with "
+                f"--idempotency-key {exc.idempotency_key}",
+                file=sys.stderr,
+            )
+        raise
+    _print_invoice(invoice, out)
+
+
+def _print_invoice(invoice: Invoice, out: Any) -> None:
     # The wire names and values, so what is shown matches the Calypso docs one to one.
     for key, value in invoice.raw.items():
         print(f"{key}: {_json_value(value)}", file=out)

@@ -9,6 +9,7 @@
     calypso-async requeue|forget [--store URL] ID...
     calypso-async resolve [--store URL] [--take] ID
     calypso-async invoice get ID
+    calypso-async invoice create AMOUNT CURRENCY DESCRIPTION [--idempotency-key KEY]
     calypso-async account balances
     calypso-async webhooks list|create|delete
     calypso-async --version

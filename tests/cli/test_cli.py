@@ -461,3 +461,28 @@ def test_a_closed_stdout_ends_the_command_quietly() -> None:
     assert first.startswith("calypso-async demo against an in-process FakeCalypso")
     assert demo.stderr.read() == ""
     demo.stderr.close()
+
+
+def test_invoice_create_shows_the_invoice_and_its_key_gives_it_back(
+    fake_process: tuple[subprocess.Popen[str], dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An invoice to pay from the shell (to try a worker); the same key, the same invoice;
+    a bad amount is a usage error before any call."""
+    _, env = fake_process
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    argv = ["invoice", "create", "10.234", "USDT", "order 42", "--idempotency-key", "o-42"]
+    assert main(argv) == 0
+    first = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert (first["amount"], first["currency"], first["state"]) == (
+        "10.234",
+        "USDT",
+        "PENDING_PAYMENT",
+    )
+    assert main(argv) == 0
+    again = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert again["id"] == first["id"]
+    assert main(["invoice", "create", "ten", "USDT", "order 43"]) == 2
+    assert "amount must be a decimal number" in capsys.readouterr().err
