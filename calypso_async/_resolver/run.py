@@ -35,6 +35,7 @@ from .._errors import (
     CalypsoError,
     CalypsoTimeoutError,
     DecodeError,
+    ErrorCode,
     InvoiceStateError,
     NotFoundError,
     ResolutionError,
@@ -77,6 +78,13 @@ def _may_still_land(error: BaseException) -> bool:
         refused = 400 <= error.status < 500
         return not (refused or (error.status == 503 and error.error_code is not None))
     return True
+
+
+def _failure(error: Exception) -> str:
+    """How a write failed, in words: Calypso's wrong-state refusal (``006``) by name."""
+    if isinstance(error, APIError) and error.code is ErrorCode.WRONG_INVOICE_STATE:
+        return "was refused: the invoice was in the wrong state for it (errorCode 006)"
+    return f"failed ({type(error).__name__})"
 
 
 class _Failed(Exception):
@@ -275,14 +283,14 @@ class Run:
             may_land = _may_still_land(exc)
             if may_land:
                 await self._guard.settle(_RTP, None)
-            current = await self._reread(invoice.id, _RTP, f"failed ({type(exc).__name__})", exc)
+            current = await self._reread(invoice.id, _RTP, _failure(exc), exc)
             if current.state in _DONE_PAYING:
                 await self._guard.settle(_RTP, True)
                 return current
             if not may_land:
                 await self._guard.settle(_RTP, False)
             raise _Failed(
-                f"return-to-paid failed ({type(exc).__name__}) and the invoice is still "
+                f"return-to-paid {_failure(exc)} and the invoice is still "
                 f"{current.state}; a later run will decide again from its state",
                 exc,
                 wait=await self._guard.hold_left(_RTP),
@@ -336,11 +344,11 @@ class Run:
         try:
             closed = await self._client.invoices.close_intervention(invoice.id)
         except _WRITE_FAILURES as exc:
-            closed = await self._reread(invoice.id, _CLOSE, f"failed ({type(exc).__name__})", exc)
+            closed = await self._reread(invoice.id, _CLOSE, _failure(exc), exc)
             if closed.is_intervention_resolved is not True:
                 raise _Failed(
-                    f"close-intervention failed ({type(exc).__name__}) and the intervention "
-                    "is still open; a later run will close it",
+                    f"close-intervention {_failure(exc)} and the intervention is still "
+                    f"open (the invoice is {closed.state}); a later run will close it",
                     exc,
                 ) from exc
         if closed.is_intervention_resolved is not True:

@@ -58,8 +58,8 @@ class FakeCalypso(FaultInjection):
                 await fake.pay(invoice.id, "10.00")  # an underpay: PENDING_INTERVENTION
 
     Where the Calypso docs are silent, the fake chooses (and the tests pin): an unknown
-    invoice is a 404 ``INVOICE_NOT_FOUND``; an illegal transition a 400
-    ``INVALID_INVOICE_STATE``; a bad payload field a 400 ``VALIDATION_ERROR`` naming it;
+    invoice is a 404 ``004``; an illegal transition a 400 ``006``; a bad payload field
+    a 400 ``001`` whose message names it (refusals carry Calypso's published codes);
     ``isInterventionResolved`` is ``true`` until an intervention opens; single-fiat
     amounts come from :data:`FAKE_FIAT_RATES`; an unlimited invoice goes ``PAID`` then
     ``COMPLETED`` on each payment and keeps accepting more; only an invoice still waiting

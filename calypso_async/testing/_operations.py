@@ -1,6 +1,6 @@
 """The API operations the fake serves: an authenticated body in, a JSON answer out.
 
-Each operation reads its payload (a 400 ``VALIDATION_ERROR`` names a bad field), acts on
+Each operation reads its payload (a 400 ``001`` names a bad field), acts on
 the engine and returns the JSON value to answer with (``None`` for an empty body).
 """
 

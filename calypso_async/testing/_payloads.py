@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._errors import ErrorCode
 from .._types import InvoiceType
 from ._invoice import InvoiceDraft
 from ._records import FakeCalypsoError
@@ -23,7 +24,7 @@ __all__ = [
 
 
 def _invalid(message: str) -> FakeCalypsoError:
-    return FakeCalypsoError(400, "VALIDATION_ERROR", message)
+    return FakeCalypsoError(400, ErrorCode.BAD_REQUEST, message)
 
 
 def _payload(body: Mapping[str, Any]) -> Mapping[str, Any]:

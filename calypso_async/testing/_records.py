@@ -27,15 +27,16 @@ class FakeCalypsoError(Exception):
 
     Attributes:
         status: The HTTP status the server answers with.
-        error_code: The ``errorCode`` of the error body (the fake's own names: Calypso
-            does not publish its catalogue).
+        error_code: The ``errorCode`` of the error body: one of Calypso's published
+            codes (``"004"`` not found, ``"006"`` wrong invoice state, ...; see
+            :class:`~calypso_async.ErrorCode`), the fake's detail being in ``message``.
         message: The ``message`` of the error body.
     """
 
     def __init__(self, status: int, error_code: str, message: str) -> None:
         super().__init__(f"{error_code}: {message}")
         self.status = status
-        self.error_code = error_code
+        self.error_code = str(error_code)  # an ErrorCode member counts as its value
         self.message = message
 
 

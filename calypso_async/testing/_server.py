@@ -24,6 +24,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._core import json as _json
 from .._core.signing import sign
+from .._errors import ErrorCode
 from ._engine import Engine
 from ._faults import GARBAGE_BODY, Fault, FaultKind
 from ._operations import ROUTES
@@ -41,6 +42,15 @@ def _window_text(seconds: float) -> str:
         minutes = int(seconds // 60)
         return f"±{minutes} minute" + ("s" if minutes != 1 else "")
     return f"±{seconds:g} seconds"
+
+
+def fault_code(status: int) -> str:
+    """The published ``errorCode`` an injected failure of ``status`` carries."""
+    if status >= 500:
+        return ErrorCode.INTERNAL.value
+    return {401: ErrorCode.INVALID_API_KEY, 403: ErrorCode.INVALID_API_KEY}.get(
+        status, ErrorCode.NOT_FOUND if status == 404 else ErrorCode.BAD_REQUEST
+    ).value
 
 
 def error_body(error_code: str, message: str) -> bytes:
@@ -162,12 +172,12 @@ class FakeServer:
                 answer = _Answer(fault.status, fault.body, content_type="text/plain")
             else:
                 try:
-                    name = http.HTTPStatus(fault.status).name
                     phrase = http.HTTPStatus(fault.status).phrase
                 except ValueError:
-                    name, phrase = f"HTTP_{fault.status}", "error"
+                    phrase = "error"
+                code = fault_code(fault.status)
                 message = f"injected fault: {fault.status} {phrase}"
-                answer = _Answer(fault.status, error_body(name, message), name)
+                answer = _Answer(fault.status, error_body(code, message), code)
             if fault.retry_after is not None:
                 answer.headers["Retry-After"] = fault.retry_after
             return answer
@@ -185,12 +195,12 @@ class FakeServer:
         try:
             methods = ROUTES.get(request.path)
             if methods is None:
-                raise FakeCalypsoError(404, "NOT_FOUND", f"no such path: {request.path}")
+                raise FakeCalypsoError(404, ErrorCode.NOT_FOUND, f"no such path: {request.path}")
             operation = methods.get(request.method)
             if operation is None:
                 allowed = ", ".join(sorted(methods))
                 raise FakeCalypsoError(
-                    405, "METHOD_NOT_ALLOWED", f"{request.path} accepts only {allowed}"
+                    405, ErrorCode.BAD_REQUEST, f"{request.path} accepts only {allowed}"
                 )
             self._authenticate(request, raw, parsed)
             result = operation(engine, parsed)
@@ -199,7 +209,7 @@ class FakeServer:
         except Exception:
             logger.exception("FakeCalypso failed on %s", request.path)
             return _Answer.error(
-                FakeCalypsoError(500, "INTERNAL_ERROR", "the fake server failed (a bug)")
+                FakeCalypsoError(500, ErrorCode.INTERNAL, "the fake server failed (a bug)")
             )
         return _Answer(200, None if result is None else _json.dumps(result))
 
@@ -207,34 +217,36 @@ class FakeServer:
         engine = self._engine
         key = request.headers.get("Key", "")
         if not hmac.compare_digest(key.encode(), engine.api_key.encode()):
-            raise FakeCalypsoError(401, "INVALID_API_KEY", "the Key header is not a valid API key")
+            raise FakeCalypsoError(
+                401, ErrorCode.INVALID_API_KEY, "the Key header is not a valid API key"
+            )
         # Exactly the lowercase hex the docs specify: a client sending uppercase or padded
         # hex must fail here as it may on the real server (verify_signature is lenient).
         expected = sign(raw, engine.secret_key).encode("ascii")
         given = request.headers.get("Sign", "").encode("utf-8", "surrogateescape")
         if not hmac.compare_digest(expected, given):
             raise FakeCalypsoError(
-                401, "INVALID_SIGNATURE", "the Sign header does not match the request body"
+                401, ErrorCode.WRONG_SIGN, "the Sign header does not match the request body"
             )
         if not isinstance(parsed, dict):
-            raise FakeCalypsoError(400, "VALIDATION_ERROR", "the body must be a JSON object")
+            raise FakeCalypsoError(400, ErrorCode.BAD_REQUEST, "the body must be a JSON object")
         timestamp = parsed.get("timestamp")
         if isinstance(timestamp, bool) or not isinstance(timestamp, int):
             raise FakeCalypsoError(
-                400, "VALIDATION_ERROR", "timestamp is required (Unix time in milliseconds)"
+                400, ErrorCode.BAD_REQUEST, "timestamp is required (Unix time in milliseconds)"
             )
         # Integer milliseconds: a float division would overflow on a huge timestamp.
         if abs(timestamp - round(engine.now() * 1000)) > engine.timestamp_window * 1000:
             raise FakeCalypsoError(
                 401,
-                "INVALID_TIMESTAMP",
+                ErrorCode.INVALID_TIMESTAMP,
                 "Request timestamp is outside the allowed window of "
                 + _window_text(engine.timestamp_window),
             )
         account = parsed.get("account")
         if not isinstance(account, str) or not account:
-            raise FakeCalypsoError(400, "VALIDATION_ERROR", "account is required")
+            raise FakeCalypsoError(400, ErrorCode.BAD_REQUEST, "account is required")
         if not hmac.compare_digest(account.encode(), engine.account.encode()):
             raise FakeCalypsoError(
-                403, "ACCOUNT_MISMATCH", "the account does not belong to this API key"
+                403, ErrorCode.INVALID_API_KEY, "the account does not belong to this API key"
             )

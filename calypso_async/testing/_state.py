@@ -4,7 +4,7 @@ Every operation changes the book and returns the events it caused; the caller (t
 fake) decides when they are delivered and when a ``PAID`` invoice settles. Where the
 Calypso docs are silent the fake makes a documented choice:
 
-* An unknown invoice is a 404 ``INVOICE_NOT_FOUND``.
+* An unknown invoice is a 404 ``004`` (not found).
 * ``isInterventionResolved`` is ``true`` while an invoice has no intervention (as in
   the published example of a fresh unlimited invoice), ``false`` from the moment one is
   opened until ``close-intervention``; ``interventionType`` is ``null`` until then.
@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from .._errors import ErrorCode
 from .._types import EventLevel, EventType, InvoiceState, InvoiceType
 from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent, wire_date_naive
 from ._records import FakeCalypsoError
@@ -45,7 +46,7 @@ _ZERO = Decimal(0)
 
 
 def _invalid_state(message: str) -> FakeCalypsoError:
-    return FakeCalypsoError(400, "INVALID_INVOICE_STATE", message)
+    return FakeCalypsoError(400, ErrorCode.WRONG_INVOICE_STATE, message)
 
 
 class InvoiceBook:
@@ -73,12 +74,12 @@ class InvoiceBook:
         self._by_key: dict[str, str] = {}
 
     def find(self, invoice_id: str) -> FakeInvoice:
-        """Return an invoice by id, or raise a 404 ``INVOICE_NOT_FOUND``."""
+        """Return an invoice by id, or raise a 404 ``004`` (not found)."""
         try:
             return self.invoices[invoice_id]
         except KeyError:
             raise FakeCalypsoError(
-                404, "INVOICE_NOT_FOUND", f"invoice {invoice_id} not found"
+                404, ErrorCode.NOT_FOUND, f"invoice {invoice_id} not found"
             ) from None
 
     def find_by_key(self, idempotency_key: str) -> FakeInvoice:
@@ -86,7 +87,7 @@ class InvoiceBook:
         invoice_id = self._by_key.get(idempotency_key)
         if invoice_id is None:
             raise FakeCalypsoError(
-                404, "INVOICE_NOT_FOUND", f"no invoice with idempotencyKey {idempotency_key}"
+                404, ErrorCode.NOT_FOUND, f"no invoice with idempotencyKey {idempotency_key}"
             )
         return self.invoices[invoice_id]
 
@@ -138,7 +139,7 @@ class InvoiceBook:
             pairs = ", ".join(f"{fiat}->{crypto}" for fiat, crypto in self.fiat_rates)
             raise FakeCalypsoError(
                 400,
-                "VALIDATION_ERROR",
+                ErrorCode.BAD_REQUEST,
                 f"the fake has no rate for {draft.fiat_currency}->{draft.currency} "
                 f"(it knows {pairs})",
             )
@@ -155,7 +156,7 @@ class InvoiceBook:
         """
         invoice = self.find(invoice_id)
         if not amount.is_finite() or amount <= 0:
-            raise FakeCalypsoError(400, "VALIDATION_ERROR", f"cannot pay {amount}: not > 0")
+            raise FakeCalypsoError(400, ErrorCode.BAD_REQUEST, f"cannot pay {amount}: not > 0")
         if now >= invoice.expiration:
             raise _invalid_state(
                 f"invoice {invoice_id} expired at {wire_date_naive(invoice.expiration)}: "

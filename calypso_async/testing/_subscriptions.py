@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from .._errors import ErrorCode
 from ._invoice import wire_date_naive
 from ._records import FakeCalypsoError
 
@@ -82,10 +83,10 @@ class SubscriptionBook:
         return subscription
 
     def delete(self, request_id: str) -> None:
-        """Delete a subscription, or raise a 404 ``SUBSCRIPTION_NOT_FOUND``."""
+        """Delete a subscription, or raise a 404 ``004`` (not found)."""
         if self.subscriptions.pop(request_id, None) is None:
             raise FakeCalypsoError(
-                404, "SUBSCRIPTION_NOT_FOUND", f"no webhook subscription {request_id}"
+                404, ErrorCode.NOT_FOUND, f"no webhook subscription {request_id}"
             )
 
     def matching(self, event_type: str, service: str) -> list[FakeSubscription]:

@@ -282,7 +282,7 @@ def test_api_errors_are_one_line_without_traceback(
     assert main(["invoice", "get", "no-such-invoice"]) == 1
     err = capsys.readouterr().err
     assert "NotFoundError" in err
-    assert "INVOICE_NOT_FOUND" in err
+    assert "[004]" in err
     assert "Traceback" not in err
 
 
@@ -360,7 +360,7 @@ def test_fake_commands_pay_invoices_until_the_input_ends() -> None:
     replies = [line for line in out.splitlines() if line.startswith(("ok ", "error "))]
     assert replies[0] == f"ok {invoice_id} PENDING_INTERVENTION"
     assert replies[1].startswith("error unknown command 'frob")
-    assert replies[2] == "error INVOICE_NOT_FOUND: invoice nope not found"
+    assert replies[2] == "error 004: invoice nope not found"
     assert replies[3] == "error pay takes 2 argument(s): pay ID AMOUNT"
     assert len(replies) == 4
     assert "FakeCalypso stopped." in out

@@ -34,7 +34,7 @@ async def test_session_learns_a_skewed_server_clock_and_then_stays_in_the_window
         offset = client.session.clock_offset
     statuses = [call.status for call in fake.calls_to(ACCOUNT)]
     assert statuses == [401, 200, 200, 200, 200]
-    assert fake.calls_to(ACCOUNT)[0].error_code == "INVALID_TIMESTAMP"
+    assert fake.calls_to(ACCOUNT)[0].error_code == "011"
     assert abs(offset - skew) < 2
     assert all(timestamp_error(call, skew) < 3 for call in fake.calls_to(ACCOUNT)[1:])
 
@@ -46,7 +46,7 @@ async def test_without_clock_sync_the_error_says_to_check_the_system_clock(skew:
         with pytest.raises(AuthenticationError) as caught:
             await client.account.balances()
     error = caught.value
-    assert (error.status, error.error_code) == (401, "INVALID_TIMESTAMP")
+    assert (error.status, error.error_code) == (401, "011")
     assert "timestamp" in str(error).lower()
     assert "check the system clock" in str(error)
     assert len(fake.calls) == 1, "nothing learned, so nothing retried"
@@ -97,7 +97,7 @@ async def test_writes_refused_for_their_timestamp_are_carried_out_once() -> None
     assert paid.state == "PAID"
     assert [call.status for call in fake.calls_to(RTP)] == [401, 200]
     assert writes(fake, RTP, invoice.id) == (2, 1, 1)  # the refusal was the timestamp check
-    assert fake.calls_to(RTP)[0].processed_error_code == "INVALID_TIMESTAMP"
+    assert fake.calls_to(RTP)[0].processed_error_code == "011"
 
 
 async def test_resolver_under_a_skewed_server_clock_resolves_with_one_return_to_paid() -> None:

@@ -564,5 +564,5 @@ async def test_fake_records_whether_it_carried_out_a_write_whatever_the_client_h
     calls = fake.calls_to(RTP)
     assert [(c.status, c.dropped) for c in calls] == [(None, True), (None, True), (400, False)]
     assert [c.processed_status for c in calls] == [None, 200, 400]
-    assert calls[2].processed_error_code == "INVALID_INVOICE_STATE"
+    assert calls[2].processed_error_code == "006"
     assert writes(fake, RTP, invoice.id) == (3, 1, 1)

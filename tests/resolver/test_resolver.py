@@ -214,6 +214,18 @@ async def test_return_to_paid_refused_before_the_server_acted_fails_then_recover
     assert world.writes(invoice.id) == (2, 1)
 
 
+async def test_a_wrong_state_refusal_is_named_in_the_reason(world: World) -> None:
+    """Calypso's 006 (wrong invoice state) is told in words, not as a bare 400."""
+    invoice = await world.intervention("10.50")
+    body = b'{"traceId": "t", "errorCode": "006", "message": "Invoice has wrong status"}'
+    world.fake.fail(RTP, 400, body=body)
+    failed = await InterventionResolver(world.client).resolve(invoice.id)
+    assert failed.outcome is Outcome.FAILED
+    assert "refused: the invoice was in the wrong state for it (errorCode 006)" in failed.reason
+    assert "still PENDING_INTERVENTION" in failed.reason
+    assert world.writes(invoice.id) == (1, 0)
+
+
 async def test_an_unanswered_return_to_paid_is_not_resent_before_resend_hold(
     world: World,
 ) -> None:

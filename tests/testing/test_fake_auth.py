@@ -29,20 +29,20 @@ async def test_a_correctly_signed_request_is_answered(fake: FakeCalypso) -> None
 
 
 async def test_signature_breaks_when_one_body_byte_changes(fake: FakeCalypso) -> None:
-    """Sign covers the exact bytes: a single changed byte is a 401 INVALID_SIGNATURE."""
+    """Sign covers the exact bytes: a single changed byte is a 401 with code 003."""
     body = envelope(fake, {"id": "abc"})
     signature = sign(body, fake.secret_key)
     tampered = body.replace(b'"abc"', b'"abd"')
     status, data, _ = await raw_post(fake, "/api/v1/invoice", tampered, signature=signature)
     assert status == 401
-    assert data["errorCode"] == "INVALID_SIGNATURE"
+    assert data["errorCode"] == "003"
     assert set(data) == {"traceId", "errorCode", "message"}
 
 
 async def test_wrong_api_key_is_refused(fake: FakeCalypso) -> None:
-    """A Key the fake does not know is a 401 INVALID_API_KEY."""
+    """A Key the fake does not know is a 401 with code 002."""
     status, data, _ = await raw_post(fake, PATH, envelope(fake), key="not-the-key")
-    assert (status, data["errorCode"]) == (401, "INVALID_API_KEY")
+    assert (status, data["errorCode"]) == (401, "002")
 
 
 async def test_client_with_wrong_secret_gets_an_authentication_error(fake: FakeCalypso) -> None:
@@ -50,12 +50,12 @@ async def test_client_with_wrong_secret_gets_an_authentication_error(fake: FakeC
     async with fake.client(secret_key="not-the-secret") as client:
         with pytest.raises(AuthenticationError) as caught:
             await client.invoices.get("some-id")
-    assert (caught.value.status, caught.value.error_code) == (401, "INVALID_SIGNATURE")
+    assert (caught.value.status, caught.value.error_code) == (401, "003")
     assert fake.secret_key not in repr(fake)
 
 
 async def test_stale_timestamp_is_refused_with_the_documented_message() -> None:
-    """A clock 10 minutes off is outside ±3 minutes: 401 INVALID_TIMESTAMP, named in words."""
+    """A clock 10 minutes off is outside ±3 minutes: 401 with code 011, named in words."""
     async with (
         FakeCalypso(clock_skew=600) as fake,
         fake.client(sync_clock=False, max_retries=0) as client,
@@ -64,7 +64,7 @@ async def test_stale_timestamp_is_refused_with_the_documented_message() -> None:
             await client.account.balances()
     error = caught.value
     assert error.status == 401
-    assert error.error_code == "INVALID_TIMESTAMP"
+    assert error.error_code == "011"
     assert error.message == "Request timestamp is outside the allowed window of ±3 minutes"
     assert "check the system clock" in str(error)
 
@@ -97,7 +97,7 @@ async def test_wrong_account_is_forbidden(fake: FakeCalypso) -> None:
     async with fake.client(account="0x" + "0" * 40) as client:
         with pytest.raises(AuthenticationError) as caught:
             await client.account.balances()
-    assert (caught.value.status, caught.value.error_code) == (403, "ACCOUNT_MISMATCH")
+    assert (caught.value.status, caught.value.error_code) == (403, "002")
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ async def test_malformed_envelopes_are_validation_errors(
 ) -> None:
     """A body that is not an envelope is a 400 VALIDATION_ERROR saying what is wrong."""
     status, data, _ = await raw_post(fake, PATH, body)
-    assert (status, data["errorCode"]) == (400, "VALIDATION_ERROR")
+    assert (status, data["errorCode"]) == (400, "001")
     assert field in data["message"]
 
 
@@ -121,34 +121,34 @@ async def test_missing_payload_field_is_named(fake: FakeCalypso) -> None:
     """A create without its amount is a 400 naming the field."""
     body = envelope(fake, {"currency": "USDT", "description": "x"})
     status, data, _ = await raw_post(fake, "/api/v1/invoice/single/create", body)
-    assert (status, data["errorCode"]) == (400, "VALIDATION_ERROR")
+    assert (status, data["errorCode"]) == (400, "001")
     assert "amount" in data["message"]
 
 
 async def test_unknown_path_is_not_found(client: object, fake: FakeCalypso) -> None:
-    """A path the API does not have is a 404 NOT_FOUND, through the SDK too."""
+    """A path the API does not have is a 404 with code 004, through the SDK too."""
     from calypso_async import CalypsoClient
 
     assert isinstance(client, CalypsoClient)
     with pytest.raises(NotFoundError) as caught:
         await client.session.call("/api/v1/payout/create", {"amount": 1})
-    assert caught.value.error_code == "NOT_FOUND"
+    assert caught.value.error_code == "004"
 
 
 async def test_only_post_is_accepted_except_for_deleting_webhooks(fake: FakeCalypso) -> None:
     """GET and DELETE on invoice paths are refused; DELETE reaches the webhook path."""
     status, data, _ = await raw_post(fake, "/api/v1/invoice", envelope(fake), method="GET")
-    assert (status, data["errorCode"]) == (405, "METHOD_NOT_ALLOWED")
+    assert (status, data["errorCode"]) == (405, "001")
     body = envelope(fake, {"requestId": "missing"})
     status, data, _ = await raw_post(fake, "/api/v1/subscription/webhook", body, method="DELETE")
-    assert (status, data["errorCode"]) == (404, "SUBSCRIPTION_NOT_FOUND")
+    assert (status, data["errorCode"]) == (404, "004")
 
 
 async def test_get_needs_exactly_one_of_id_and_key(fake: FakeCalypso) -> None:
     """Both id and idempotencyKey (or neither) is a 400."""
     for payload in ({"id": "a", "idempotencyKey": "b"}, {}):
         status, data, _ = await raw_post(fake, "/api/v1/invoice", envelope(fake, payload))
-        assert (status, data["errorCode"]) == (400, "VALIDATION_ERROR")
+        assert (status, data["errorCode"]) == (400, "001")
 
 
 async def test_bad_request_surfaces_as_typed_error(client: object) -> None:
@@ -167,7 +167,7 @@ async def test_uppercase_signature_is_refused(fake: FakeCalypso) -> None:
     body = envelope(fake)
     signature = sign(body, fake.secret_key)
     status, data, _ = await raw_post(fake, PATH, body, signature=signature.upper())
-    assert (status, data["errorCode"]) == (401, "INVALID_SIGNATURE")
+    assert (status, data["errorCode"]) == (401, "003")
     assert verify_signature(body, signature.upper(), fake.secret_key)  # the public helper
     status, _, _ = await raw_post(fake, PATH, body, signature=signature)
     assert status == 200
@@ -177,4 +177,4 @@ async def test_uppercase_signature_is_refused(fake: FakeCalypso) -> None:
 async def test_absurd_timestamp_is_a_stale_timestamp(fake: FakeCalypso, timestamp: int) -> None:
     """A timestamp too large for a float is refused like any stale one, not a 500."""
     status, data, _ = await raw_post(fake, PATH, envelope(fake, timestamp=timestamp))
-    assert (status, data["errorCode"]) == (401, "INVALID_TIMESTAMP")
+    assert (status, data["errorCode"]) == (401, "011")

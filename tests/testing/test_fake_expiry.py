@@ -38,7 +38,7 @@ async def test_a_paid_invoice_does_not_expire_and_still_settles() -> None:
         await fake.pay(invoice_id, AMOUNT)
         with pytest.raises(FakeCalypsoError, match="PAID: it cannot expire") as caught:
             await fake.expire(invoice_id)
-        assert caught.value.error_code == "INVALID_INVOICE_STATE"
+        assert caught.value.error_code == "006"
         done = await client.invoices.wait_for(
             invoice_id, InvoiceState.COMPLETED, timeout=2, interval=0.01
         )
@@ -79,7 +79,7 @@ async def test_an_invoice_created_already_expired_takes_no_payment(
     invoice_id = await create(client, expiration=datetime.now(UTC) - timedelta(minutes=1))
     with pytest.raises(FakeCalypsoError, match="expired at") as caught:
         await fake.pay(invoice_id, AMOUNT)
-    assert caught.value.error_code == "INVALID_INVOICE_STATE"
+    assert caught.value.error_code == "006"
     invoice = await client.invoices.get(invoice_id)
     assert invoice.state is InvoiceState.ARCHIVED
     assert invoice.total_debit_amount == 0

@@ -49,10 +49,10 @@ async def test_get_by_id_and_by_idempotency_key(client: CalypsoClient) -> None:
 
 
 async def test_unknown_invoice_is_not_found(client: CalypsoClient) -> None:
-    """An id the fake never issued is a 404 INVOICE_NOT_FOUND."""
+    """An id the fake never issued is a 404 with code 004."""
     with pytest.raises(NotFoundError) as caught:
         await client.invoices.get("6f0e3d4c-0000-4000-8000-000000000000")
-    assert caught.value.error_code == "INVOICE_NOT_FOUND"
+    assert caught.value.error_code == "004"
 
 
 async def test_invoice_snapshot_is_wire_json(client: CalypsoClient, fake: FakeCalypso) -> None:
@@ -145,11 +145,11 @@ async def test_overpaid_intervention_resolved_through_the_api(
 async def test_illegal_intervention_calls_are_invalid_state(
     client: CalypsoClient, fake: FakeCalypso
 ) -> None:
-    """Calls out of order are 400 INVALID_INVOICE_STATE and change nothing."""
+    """Calls out of order are 400 with code 006 and change nothing."""
     invoice_id = await create(client)
     with pytest.raises(BadRequestError) as caught:
         await client.invoices.return_to_paid(invoice_id)
-    assert caught.value.error_code == "INVALID_INVOICE_STATE"
+    assert caught.value.error_code == "006"
     await fake.pay(invoice_id, "10.00")
     with pytest.raises(BadRequestError, match="needs COMPLETED"):
         await client.invoices.close_intervention(invoice_id)

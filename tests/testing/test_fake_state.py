@@ -146,13 +146,13 @@ def test_a_fresh_invoice_reports_no_open_intervention() -> None:
 
 @pytest.mark.parametrize("operation", ["return_to_paid", "close_intervention"])
 def test_intervention_calls_on_a_pending_invoice_are_refused(operation: str) -> None:
-    """Nothing to resolve on a PENDING_PAYMENT invoice: 400 INVALID_INVOICE_STATE."""
+    """Nothing to resolve on a PENDING_PAYMENT invoice: 400 with code 006."""
     book = InvoiceBook()
     invoice_id = single(book)
     call = getattr(book, operation)
     with pytest.raises(FakeCalypsoError) as caught:
         call(invoice_id, NOW) if operation == "return_to_paid" else call(invoice_id)
-    assert (caught.value.status, caught.value.error_code) == (400, "INVALID_INVOICE_STATE")
+    assert (caught.value.status, caught.value.error_code) == (400, "006")
 
 
 def test_single_fiat_amount_comes_from_the_fixed_rate_table() -> None:
