@@ -5,6 +5,11 @@ message's first attempt in turn, so a test sees the order Calypso would usually 
 a failed attempt is retried later by its own task (so later events can overtake it, as
 with the real service). Duplicates and shuffling imitate at-least-once, out-of-order
 delivery on request.
+
+Retries wait on the fake's clock, so ``FakeCalypso.advance`` brings them forward. As
+Calypso publishes: only a ``200`` counts as delivered, and a subscription whose
+deliveries fail more than 100 times within 10 minutes with no success is blocked; what
+it would have been sent waits, and is sent again once it is unblocked.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import asyncio
 import itertools
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -25,11 +30,30 @@ from ._invoice import InvoiceEvent, wire_date_naive
 from ._records import Delivery
 from ._subscriptions import FakeSubscription, SubscriptionBook
 
-__all__ = ["Deliverer"]
+__all__ = ["BLOCK_AFTER_ERRORS", "BLOCK_WINDOW", "CALYPSO_WEBHOOK_RETRY_DELAYS", "Deliverer"]
 
 logger = logging.getLogger("calypso_async.testing")
 
 _SERVICE = "INVOICE"
+
+BLOCK_AFTER_ERRORS = 100
+"""More failed deliveries than this within :data:`BLOCK_WINDOW`, none succeeding, blocks."""
+BLOCK_WINDOW = 600.0
+"""Seconds (10 minutes) over which failed deliveries count towards blocking."""
+
+
+def _fibonacci_gaps(count: int, unit: float, cap: float) -> tuple[float, ...]:
+    gaps, a, b = [], 1, 2
+    for _ in range(count):
+        gaps.append(min(unit * a, cap))
+        a, b = b, a + b
+    return tuple(gaps)
+
+
+CALYPSO_WEBHOOK_RETRY_DELAYS = _fibonacci_gaps(19, 30.0, 4 * 3600.0)
+"""Calypso's published retry schedule, as the fake reads it: 19 retries, 30 s, 60 s,
+90 s, 150 s, 240 s, ... (30 s times the Fibonacci numbers), each gap at most 4 h, so
+about 32 hours in all ("about 34 hours" in Calypso's words; the docs give no cap)."""
 
 
 @attrs.frozen
@@ -38,6 +62,10 @@ class _Message:
     event: dict[str, Any]
     body: bytes
     headers: dict[str, str]
+
+
+_Attempt = tuple[_Message, int]
+"""A message and the number of the attempt to make next."""
 
 
 class Deliverer:
@@ -49,6 +77,7 @@ class Deliverer:
             one the message is given up.
         timeout: Seconds one attempt may take.
         rand: Shuffles batches when ``reorder`` is on.
+        now: The fake's clock (Unix seconds), which retries and blocking follow.
     """
 
     def __init__(
@@ -58,13 +87,17 @@ class Deliverer:
         retry_delays: Sequence[float],
         timeout: float,
         rand: random.Random,
+        now: Callable[[], float],
     ) -> None:
         self._subscriptions = subscriptions
+        self._now = now
+        self._tick = asyncio.Event()
         self._retry_delays = tuple(retry_delays)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._rand = rand
         self._ids = itertools.count(1)
-        self._queue: asyncio.Queue[list[_Message]] = asyncio.Queue()
+        self._queue: asyncio.Queue[list[_Attempt]] = asyncio.Queue()
+        self._held: dict[str, list[_Attempt]] = {}
         self._http: aiohttp.ClientSession | None = None
         self._worker: asyncio.Task[None] | None = None
         self._retries: set[asyncio.Task[None]] = set()
@@ -94,18 +127,49 @@ class Deliverer:
 
     def enqueue(self, events: Sequence[InvoiceEvent]) -> None:
         """Queue ``events`` (one batch) for every subscription that wants them."""
-        batch: list[_Message] = []
+        batch: list[_Attempt] = []
         for event in events:
             for subscription in self._subscriptions.matching(str(event.event_type), _SERVICE):
                 message = self._message(subscription, event)
-                batch.extend([message] * (1 + self.duplicates))
-        if not batch:
-            return
+                copies = [(message, 1)] * (1 + self.duplicates)
+                if subscription.blocked:
+                    self._hold(subscription, *copies)
+                else:
+                    batch.extend(copies)
         if self.reorder:
             self._rand.shuffle(batch)
+        self._send(batch)
+
+    def _send(self, batch: list[_Attempt]) -> None:
+        if not batch:
+            return
         self._pending += len(batch)
         self._idle.clear()
         self._queue.put_nowait(batch)
+
+    def clock_moved(self) -> None:
+        """Wake the retries waiting on the fake's clock: it was moved forward."""
+        self._tick.set()
+        self._tick = asyncio.Event()
+
+    def block(self, subscription: FakeSubscription) -> None:
+        """Block ``subscription``: what it would be sent waits until it is unblocked."""
+        subscription.blocked = True
+
+    def unblock(self, subscription: FakeSubscription) -> int:
+        """Unblock ``subscription`` and send again what failed or waited; return how many."""
+        subscription.blocked = False
+        subscription.recent_failures.clear()
+        held = self._held.pop(subscription.request_id, [])
+        self._send(held)
+        return len(held)
+
+    def _hold(self, subscription: FakeSubscription, *attempts: _Attempt) -> None:
+        self._held.setdefault(subscription.request_id, []).extend(attempts)
+
+    def held(self, subscription: FakeSubscription) -> int:
+        """How many messages wait for ``subscription`` to be unblocked."""
+        return len(self._held.get(subscription.request_id, ()))
 
     def _message(self, subscription: FakeSubscription, event: InvoiceEvent) -> _Message:
         wire = {
@@ -137,15 +201,26 @@ class Deliverer:
     async def _work(self) -> None:
         while True:
             batch = await self._queue.get()
-            for message in batch:
-                await self._attempt(message, 1)
+            for message, attempt in batch:
+                await self._attempt(message, attempt)
 
-    async def _retry(self, message: _Message, attempt: int, delay: float) -> None:
-        await asyncio.sleep(delay)
+    async def _retry(self, message: _Message, attempt: int, due: float) -> None:
+        while (left := due - self._now()) > 0:
+            tick = self._tick
+            try:
+                async with asyncio.timeout(left):
+                    await tick.wait()
+            except TimeoutError:
+                pass
         await self._attempt(message, attempt)
 
     async def _attempt(self, message: _Message, attempt: int) -> None:
         assert self._http is not None
+        subscription = message.subscription
+        if subscription.blocked:
+            self._hold(subscription, (message, attempt))
+            self._done()
+            return
         status: int | None = None
         error: str | None = None
         try:
@@ -162,8 +237,8 @@ class Deliverer:
         except Exception as exc:
             # Whatever a receiver does, the worker must live on and count the attempt.
             error = f"{type(exc).__name__}: {exc}"
-        if error is None and status is not None and not 200 <= status < 300:
-            error = f"the receiver answered {status}"
+        if error is None and status != 200:
+            error = f"the receiver answered {status} (only a 200 counts)"
         self.deliveries.append(
             Delivery(
                 url=message.subscription.url,
@@ -177,10 +252,28 @@ class Deliverer:
             )
         )
         if error is None:
-            message.subscription.blocked_by_error_count = 0
+            subscription.blocked_by_error_count = 0
+            subscription.recent_failures.clear()
             self._done()
             return
-        message.subscription.blocked_by_error_count += 1
+        subscription.blocked_by_error_count += 1
+        now = self._now()
+        failures = subscription.recent_failures
+        failures.append(now)
+        while failures and failures[0] <= now - BLOCK_WINDOW:
+            failures.popleft()
+        if len(failures) > BLOCK_AFTER_ERRORS and not subscription.blocked:
+            logger.warning(
+                "webhook subscription %s blocked: %d failed deliveries in %g s",
+                subscription.request_id,
+                len(failures),
+                BLOCK_WINDOW,
+            )
+            subscription.blocked = True
+        if subscription.blocked:
+            self._hold(subscription, (message, attempt + 1))
+            self._done()
+            return
         if attempt > len(self._retry_delays):
             logger.info(
                 "webhook %s to %s given up after %d attempts",
@@ -191,7 +284,7 @@ class Deliverer:
             self._done()
             return
         task = asyncio.create_task(
-            self._retry(message, attempt + 1, self._retry_delays[attempt - 1]),
+            self._retry(message, attempt + 1, now + self._retry_delays[attempt - 1]),
             name=f"FakeCalypso webhook retry {message.event['id']}",
         )
         self._retries.add(task)

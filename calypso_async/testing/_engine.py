@@ -70,14 +70,31 @@ class Engine:
             retry_delays=webhook_retry_delays,
             timeout=webhook_timeout,
             rand=random.Random(seed),
+            now=self.now,
         )
+        self.advanced = 0.0
         self._settling: dict[str, asyncio.Task[None]] = {}
         self._closing = asyncio.Event()
         self.running = False
 
     def now(self) -> float:
-        """The fake's Unix time in seconds: the local clock plus ``clock_skew``."""
+        """The fake's Unix time in seconds, for expiry, dates, retries and blocking.
+
+        The local clock plus ``clock_skew``, plus the time :meth:`advance` made pass.
+        """
+        return time.time() + self.clock_skew + self.advanced
+
+    def wall(self) -> float:
+        """The clock requests are checked against and the ``Date`` header tells.
+
+        The local clock plus ``clock_skew``, unmoved by :meth:`advance`.
+        """
         return time.time() + self.clock_skew
+
+    def advance(self, seconds: float) -> None:
+        """Make ``seconds`` pass on the fake's clock: due webhook retries go out."""
+        self.advanced += seconds
+        self.deliverer.clock_moved()
 
     def utcnow(self) -> datetime:
         """The fake's time as an aware UTC datetime."""

@@ -16,6 +16,7 @@ from ._faults import FaultInjection
 from ._records import Delivery, RecordedCall, WrongType
 from ._rules import FAKE_FIAT_RATES
 from ._server import FakeServer
+from ._webhook_levers import WebhookLevers
 
 __all__ = ["FakeCalypso"]
 
@@ -42,7 +43,7 @@ def _amount(value: Decimal | str | int) -> Decimal:
         raise ConfigurationError(f"amount {value!r} is not a number") from None
 
 
-class FakeCalypso(FaultInjection):
+class FakeCalypso(WebhookLevers, FaultInjection):
     """A real aiohttp.web server on loopback speaking the Calypso 2.0 wire protocol.
 
     It checks keys, signatures, timestamps and accounts as Calypso does, keeps invoices
@@ -66,7 +67,10 @@ class FakeCalypso(FaultInjection):
     for its money (``PENDING_PAYMENT`` or ``MEM_POOL_FOUND``) expires, to ``ARCHIVED``,
     either when :meth:`expire` is called or the first time anything reads or acts on it
     once its ``expiration`` has passed on the fake's clock (there is no timer), and past
-    its expiration no invoice takes a payment; a webhook subscription is never blocked.
+    its expiration no invoice takes a payment. Webhooks follow Calypso's delivery rules
+    (only a 200 counts; more than 100 failures in 10 minutes block a subscription, see
+    :meth:`unblock_subscription`), with fast retries unless ``webhook_retry_delays`` is
+    :data:`CALYPSO_WEBHOOK_RETRY_DELAYS`; :meth:`advance` moves the fake's clock.
 
     Args:
         api_key: The API key it accepts; random hex when ``None``.
@@ -84,8 +88,10 @@ class FakeCalypso(FaultInjection):
         clock_skew: Seconds added to the fake's clock (finite, may be negative), for the
             timestamp check, the ``Date`` header it sends and invoice expiry.
         timestamp_window: Seconds a request timestamp may be off (180, as Calypso).
-        webhook_retry_delays: Seconds before each retry of a failed delivery (Calypso
-            waits 30 s, 60 s, 90 s, ...); after the last one the event is given up.
+        webhook_retry_delays: Seconds (on the fake's clock) before each retry of a
+            failed delivery; after the last one the event is given up. The default is
+            quick for tests; :data:`CALYPSO_WEBHOOK_RETRY_DELAYS` is Calypso's own (19
+            retries over about 32 h), to step through with :meth:`advance`.
         webhook_timeout: Seconds a webhook receiver has to answer.
         seed: Seeds the shuffling of :attr:`reorder_deliveries`.
         fiat_rates: Crypto per fiat unit for ``single-fiat`` invoices, keyed

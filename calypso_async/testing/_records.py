@@ -102,5 +102,5 @@ class Delivery:
 
     @property
     def ok(self) -> bool:
-        """Whether the receiver answered 2xx."""
-        return self.status is not None and 200 <= self.status < 300
+        """Whether the receiver answered 200: for Calypso no other status counts."""
+        return self.status == 200

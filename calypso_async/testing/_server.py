@@ -154,7 +154,7 @@ class FakeServer:
                 answer = await self._spoil(fault) or answer
         call.status = answer.status
         call.error_code = answer.error_code
-        headers = {"Date": formatdate(engine.now(), usegmt=True), **answer.headers}
+        headers = {"Date": formatdate(engine.wall(), usegmt=True), **answer.headers}
         if answer.body is None:
             return web.Response(status=answer.status, headers=headers)
         headers["Content-Type"] = answer.content_type
@@ -236,7 +236,7 @@ class FakeServer:
                 400, ErrorCode.BAD_REQUEST, "timestamp is required (Unix time in milliseconds)"
             )
         # Integer milliseconds: a float division would overflow on a huge timestamp.
-        if abs(timestamp - round(engine.now() * 1000)) > engine.timestamp_window * 1000:
+        if abs(timestamp - round(engine.wall() * 1000)) > engine.timestamp_window * 1000:
             raise FakeCalypsoError(
                 401,
                 ErrorCode.INVALID_TIMESTAMP,

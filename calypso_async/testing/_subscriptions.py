@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,8 +21,9 @@ __all__ = ["FakeSubscription", "SubscriptionBook"]
 class FakeSubscription:
     """One webhook subscription; its ``secret_key`` signs every delivery.
 
-    ``blocked_by_error_count`` counts failed delivery attempts since the last success
-    (the fake never blocks a subscription).
+    ``blocked_by_error_count`` counts failed delivery attempts since the last success;
+    ``recent_failures`` holds when the failures since then happened (the fake's clock),
+    pruned to the blocking window; a ``blocked`` subscription is sent nothing.
     """
 
     request_id: str
@@ -32,6 +34,8 @@ class FakeSubscription:
     secret_key: str = attrs.field(repr=False)
     created_date: datetime
     blocked_by_error_count: int = 0
+    blocked: bool = False
+    recent_failures: collections.deque[float] = attrs.field(factory=collections.deque, repr=False)
 
     def wants(self, event_type: str, service: str) -> bool:
         """Whether an event of this type and service goes to this subscription."""
@@ -80,6 +84,15 @@ class SubscriptionBook:
             created_date=now,
         )
         self.subscriptions[request_id] = subscription
+        return subscription
+
+    def get(self, request_id: str) -> FakeSubscription:
+        """Return a subscription, or raise a 404 ``004`` (not found)."""
+        subscription = self.subscriptions.get(request_id)
+        if subscription is None:
+            raise FakeCalypsoError(
+                404, ErrorCode.NOT_FOUND, f"no webhook subscription {request_id}"
+            )
         return subscription
 
     def delete(self, request_id: str) -> None:

@@ -257,6 +257,10 @@ async def test_a_redis_outage_mid_run_loses_and_doubles_nothing(tmp_path: Path) 
             health.append(await _health(workers[0]))
             await asyncio.sleep(3.0)
             await redis.start()
+            # Hundreds of refused deliveries in seconds: Calypso blocks the subscription
+            # (more than 100 failures in 10 minutes), and its operator unblocks it.
+            blocked = fake.subscription_blocked(sub.request_id)
+            await fake.unblock_subscription(sub.request_id)
             overpaid += during
             await until(
                 finished_all(fake, overpaid),
@@ -270,6 +274,7 @@ async def test_a_redis_outage_mid_run_loses_and_doubles_nothing(tmp_path: Path) 
         finally:
             stops = await asyncio.gather(*(worker.terminate() for worker in workers))
             await balancer.close()
+    assert blocked, "the failed deliveries blocked the subscription"
     assert health == [503], "healthz answers 503 while the store is away"
     assert 503 in balancer.answers, "deliveries were refused while Redis was away"
     assert {i: n for i, n in fake.returns_to_paid.items() if n != 1} == {}
