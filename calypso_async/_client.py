@@ -11,7 +11,7 @@ from typing import Any, Self, Unpack
 from ._errors import ConfigurationError
 from ._http import CalypsoSession
 from ._http.observe import Captured, capture
-from ._resources import Account, Invoices, Webhooks
+from ._resources import Account, Invoices, Payouts, Webhooks
 from ._settings import ClientOptions, ClientSettings, Runtime
 
 __all__ = ["ENV_VARIABLES", "CalypsoClient"]
@@ -168,3 +168,8 @@ class CalypsoClient:
     def account(self) -> Account:
         """Account operations: balances."""
         return Account(self.session, self.runtime)
+
+    @cached_property
+    def payouts(self) -> Payouts:
+        """Payout operations: create, get, mass payouts, settlements, withdrawals, wait_for."""
+        return Payouts(self.session, self.runtime)

@@ -12,6 +12,7 @@ Every error the SDK raises on purpose derives from :class:`CalypsoError`::
     ├── CalypsoTimeoutError         an attempt or the overall deadline ran out
     │   └── WaitTimeoutError        wait_for() gave up; carries the last invoice seen
     ├── InvoiceStateError           wait_for() saw a final state it was not waiting for
+    ├── PayoutStateError            payouts.wait_for() saw a final state it was not waiting for
     ├── ResolutionError             a resolver run failed for a reason of its own
     │   └── ResolutionCancelledError  the run was cancelled or never started: re-submit
     ├── StoreError                  the resolver's store cannot be reached or used
@@ -31,7 +32,7 @@ import enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._types import Invoice, WebhookEvent
+    from ._types import Invoice, Payout, WebhookEvent
 
 __all__ = [
     "APIError",
@@ -46,6 +47,7 @@ __all__ = [
     "InvoiceStateError",
     "LifecycleError",
     "NotFoundError",
+    "PayoutStateError",
     "RateLimitError",
     "ResolutionCancelledError",
     "ResolutionError",
@@ -156,16 +158,25 @@ class CalypsoTimeoutError(CalypsoError, TimeoutError):
 
 
 class WaitTimeoutError(CalypsoTimeoutError):
-    """``invoices.wait_for`` ran out of time before the invoice reached a wanted state.
+    """``wait_for`` ran out of time before the invoice or payout reached a wanted state.
 
     Attributes:
         last_invoice: The last invoice read from the server, or ``None`` if no read
-            succeeded.
+            succeeded (always ``None`` when waiting for a payout).
+        last_payout: The last payout read by ``payouts.wait_for``, or ``None``.
     """
 
-    def __init__(self, message: str, *, last_invoice: Invoice | None, path: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        last_invoice: Invoice | None,
+        path: str | None = None,
+        last_payout: Payout | None = None,
+    ):
         super().__init__(message, path=path)
         self.last_invoice = last_invoice
+        self.last_payout = last_payout
 
 
 class InvoiceStateError(CalypsoError):
@@ -178,6 +189,18 @@ class InvoiceStateError(CalypsoError):
     def __init__(self, message: str, *, invoice: Invoice):
         super().__init__(message)
         self.invoice = invoice
+
+
+class PayoutStateError(CalypsoError):
+    """``payouts.wait_for`` saw a final state that is not among the wanted ones.
+
+    Attributes:
+        payout: The payout in that final state.
+    """
+
+    def __init__(self, message: str, *, payout: Payout):
+        super().__init__(message)
+        self.payout = payout
 
 
 class ResolutionError(CalypsoError):

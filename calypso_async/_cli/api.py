@@ -18,6 +18,7 @@ from .._core.json import dumps, format_decimal
 from .._errors import CalypsoError, ConfigurationError
 from .._types.invoice import Invoice
 from .._types.webhook import EventType
+from . import payouts
 from .args import PROG, env_problem
 
 __all__ = ["add_parsers", "run"]
@@ -63,6 +64,7 @@ def add_parsers(commands: Any) -> None:
     )
     delete = webhook_commands.add_parser("delete", help="delete a subscription")
     delete.add_argument("request_id", help="its request id, as webhooks list shows it")
+    payouts.add_parser(commands)
 
 
 def run(args: argparse.Namespace, out: Any) -> int:
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace, out: Any) -> int:
         ("webhooks", "list"): _webhooks_list,
         ("webhooks", "create"): _webhooks_create,
         ("webhooks", "delete"): _webhooks_delete,
+        **payouts.COMMANDS,
     }
     return asyncio.run(_with_client(api_commands[args.command, args.action], args, out))
 

@@ -10,6 +10,8 @@
     calypso-async resolve [--store URL] [--take] ID
     calypso-async invoice get ID
     calypso-async invoice create AMOUNT CURRENCY DESCRIPTION [--idempotency-key KEY]
+    calypso-async payout get ID [--json]
+    calypso-async payout create ADDRESS AMOUNT CURRENCY [--comment C] [--idempotency-key K] [--json]
     calypso-async account balances
     calypso-async webhooks list|create|delete
     calypso-async --version

@@ -1,4 +1,4 @@
-"""The resources layer: ``client.invoices``, ``client.webhooks``, ``client.account``.
+"""The resources layer: ``client.invoices``, ``.webhooks``, ``.account``, ``.payouts``.
 
 Keyword arguments in, typed models out. Each method validates before any I/O, builds
 the payload with wire names, and declares how its call may be repeated.
@@ -6,6 +6,7 @@ the payload with wire names, and declares how its call may be repeated.
 
 from .account import Account
 from .invoices import FINAL_STATES, Invoices
+from .payouts import Payouts
 from .webhooks import Webhooks
 
-__all__ = ["FINAL_STATES", "Account", "Invoices", "Webhooks"]
+__all__ = ["FINAL_STATES", "Account", "Invoices", "Payouts", "Webhooks"]

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
 from .._core import checks as check
-from .._errors import (
-    CalypsoConnectionError,
-    CalypsoTimeoutError,
-    ConfigurationError,
-    InvoiceStateError,
-    RateLimitError,
-    ServerError,
-    WaitTimeoutError,
-)
+from .._errors import ConfigurationError, InvoiceStateError, WaitTimeoutError
 from .._types import Invoice, InvoiceState
 from .base import Resource
+from .polling import Poll, wanted_states
 
 __all__ = ["FINAL_STATES", "Invoices"]
 
-logger = logging.getLogger("calypso_async.resources")
-
 FINAL_STATES = frozenset({InvoiceState.COMPLETED, InvoiceState.ARCHIVED, InvoiceState.DECLINED})
 """States an invoice never leaves."""
-
-_TRANSIENT = (CalypsoConnectionError, CalypsoTimeoutError, RateLimitError, ServerError)
 
 
 class Invoices(Resource):
@@ -305,52 +292,23 @@ class Invoices(Resource):
             WaitTimeoutError: Time ran out; ``last_invoice`` is the last one read.
             InvoiceStateError: The invoice reached a final state not in ``states``.
         """
-        wanted = frozenset([states] if isinstance(states, InvoiceState) else states)
-        if not wanted or not all(isinstance(s, InvoiceState) for s in wanted):
-            raise ConfigurationError("states must be one or more InvoiceState members")
+        wanted = wanted_states(states, InvoiceState)
         check.identifier("id", id)
-        timeout = check.seconds("timeout", timeout)
-        delay = check.seconds("interval", interval)
-        max_interval = check.seconds("max_interval", max_interval)  # 0 would spin
-        clock, sleep = self._runtime.clock, self._runtime.sleep
-        give_up_at = clock() + timeout
-        # Pauses never eat into this, so the last poll has time to be answered.
-        reserve = min(1.0, timeout / 4)
-        last: Invoice | None = None
-        last_error: Exception | None = None
-        while True:
-            try:
-                # A poll may retry for the session's whole deadline: it must not carry
-                # the wait past its own timeout (a read, so cutting it short is safe).
-                async with asyncio.timeout(max(give_up_at - clock(), 0.0)):
-                    last = await self.get(id)
-                last_error = None
-            except (*_TRANSIENT, TimeoutError) as exc:
-                last_error = exc
-                if clock() < give_up_at:  # else the wait's own end cut it: said below
-                    logger.warning(
-                        "wait_for %s: poll failed (%s), polling on",
-                        id,
-                        type(exc).__name__,
-                        extra={"calypso_invoice_id": id},
-                    )
-            if last is not None and last_error is None:
-                if last.state in wanted:
-                    return last
-                if last.state in FINAL_STATES:
-                    raise InvoiceStateError(
-                        f"invoice {id} reached {last.state} while waiting for "
-                        f"{', '.join(sorted(wanted))}",
-                        invoice=last,
-                    )
-            remaining = give_up_at - clock()
-            if remaining <= reserve:
-                seen = f"last seen in state {last.state}" if last else "never read"
-                raise WaitTimeoutError(
-                    f"invoice {id} did not reach {', '.join(sorted(wanted))} within "
-                    f"{timeout:g} s ({seen})",
-                    last_invoice=last,
-                    path="/api/v1/invoice",
-                ) from last_error
-            await sleep(min(delay * (0.9 + 0.2 * self._runtime.rand()), remaining - reserve))
-            delay = min(delay * 1.5, max_interval)
+        poll = Poll(self._runtime, timeout=timeout, interval=interval, max_interval=max_interval)
+
+        def final_error(message: str, invoice: Invoice) -> Exception:
+            return InvoiceStateError(message, invoice=invoice)
+
+        def timeout_error(message: str, invoice: Invoice | None) -> Exception:
+            return WaitTimeoutError(message, last_invoice=invoice, path="/api/v1/invoice")
+
+        return await poll.until(
+            lambda: self.get(id),
+            lambda invoice: invoice.state,
+            wanted,
+            FINAL_STATES,
+            kind="invoice",
+            ident=id,
+            final_error=final_error,
+            timeout_error=timeout_error,
+        )

@@ -14,6 +14,18 @@ from .invoice import (
     InvoiceState,
     InvoiceType,
 )
+from .payout import (
+    MassPayout,
+    Payout,
+    PayoutCancellation,
+    PayoutErrors,
+    PayoutState,
+    SettlementPayout,
+    Withdrawal,
+    WithdrawalError,
+    WithdrawalErrorDetail,
+    WithdrawalState,
+)
 from .webhook import (
     EventData,
     EventLevel,
@@ -35,9 +47,19 @@ __all__ = [
     "InvoicePayment",
     "InvoiceState",
     "InvoiceType",
+    "MassPayout",
+    "Payout",
+    "PayoutCancellation",
+    "PayoutErrors",
+    "PayoutState",
     "ServiceType",
+    "SettlementPayout",
     "WebhookEvent",
     "WebhookSubscription",
+    "Withdrawal",
+    "WithdrawalError",
+    "WithdrawalErrorDetail",
+    "WithdrawalState",
     "structure",
     "structure_leniently",
 ]

@@ -125,12 +125,16 @@ class Deliverer:
             await self._http.close()
             self._http = None
 
-    def enqueue(self, events: Sequence[InvoiceEvent]) -> None:
-        """Queue ``events`` (one batch) for every subscription that wants them."""
+    def enqueue(self, events: Sequence[InvoiceEvent], *, service: str = _SERVICE) -> None:
+        """Queue ``events`` (one batch) for every subscription that wants them.
+
+        ``service`` is the events' ``service`` (``"PAYOUT"`` for payout events, whose
+        ``invoice_id`` then holds the payout's id, sent as ``parentExternalId``).
+        """
         batch: list[_Attempt] = []
         for event in events:
-            for subscription in self._subscriptions.matching(str(event.event_type), _SERVICE):
-                message = self._message(subscription, event)
+            for subscription in self._subscriptions.matching(str(event.event_type), service):
+                message = self._message(subscription, event, service)
                 copies = [(message, 1)] * (1 + self.duplicates)
                 if subscription.blocked:
                     self._hold(subscription, *copies)
@@ -171,13 +175,15 @@ class Deliverer:
         """How many messages wait for ``subscription`` to be unblocked."""
         return len(self._held.get(subscription.request_id, ()))
 
-    def _message(self, subscription: FakeSubscription, event: InvoiceEvent) -> _Message:
+    def _message(
+        self, subscription: FakeSubscription, event: InvoiceEvent, service: str
+    ) -> _Message:
         wire = {
             "requestId": subscription.request_id,
             "id": next(self._ids),
             "createdDate": wire_date_naive(event.created),
             "level": str(event.level),
-            "service": _SERVICE,
+            "service": service,
             "eventType": str(event.event_type),
             "data": {
                 "parentExternalId": event.invoice_id,

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,6 +25,7 @@ from .._types import EventType, InvoiceState
 from ._delivery import Deliverer
 from ._faults import FaultPlan
 from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent, wire_date_naive
+from ._payout import PayoutBook
 from ._records import RecordedCall
 from ._state import InvoiceBook
 from ._subscriptions import SubscriptionBook
@@ -61,6 +62,8 @@ class Engine:
         self.clock_skew = clock_skew
         self.timestamp_window = timestamp_window
         self.book = InvoiceBook(overpay_tolerance=overpay_tolerance, fiat_rates=fiat_rates)
+        self.payouts = PayoutBook(account, self.book.balances)
+        self.payout_step_delay: float | None = 0.05
         self.subscriptions = SubscriptionBook()
         self.faults = FaultPlan()
         self.calls: list[RecordedCall] = []
@@ -177,6 +180,31 @@ class Engine:
         # A request finishing while the fake closes must not start work nobody awaits.
         if self.running:
             self.deliverer.enqueue(events)
+
+    def publish(self, events: Sequence[InvoiceEvent], *, service: str) -> None:
+        """Send events of another service than invoices (``"PAYOUT"``) to subscribers."""
+        if self.running:
+            self.deliverer.enqueue(events, service=service)
+
+    def schedule(self, key: str, delay: float, step: Callable[[], None]) -> None:
+        """Run ``step`` in ``delay`` seconds, as settlements run.
+
+        ``wait_quiet`` waits for it and closing cancels it; a later call with the same
+        ``key`` replaces it.
+        """
+        if not self.running:
+            return
+        previous = self._settling.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.create_task(self._run_later(key, delay, step), name=f"FakeCalypso {key}")
+        self._settling[key] = task
+
+    async def _run_later(self, key: str, delay: float, step: Callable[[], None]) -> None:
+        await asyncio.sleep(delay)
+        if self._settling.get(key) is asyncio.current_task():
+            del self._settling[key]
+        step()
 
     def _schedule_settle(self, invoice_id: str) -> None:
         if self.settle_delay is None or not self.running:

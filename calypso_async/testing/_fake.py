@@ -13,6 +13,7 @@ from .._core import checks
 from .._errors import ConfigurationError, LifecycleError
 from ._engine import Engine
 from ._faults import FaultInjection
+from ._payout_levers import PayoutLevers
 from ._records import Delivery, RecordedCall, WrongType
 from ._rules import FAKE_FIAT_RATES
 from ._server import FakeServer
@@ -43,7 +44,7 @@ def _amount(value: Decimal | str | int) -> Decimal:
         raise ConfigurationError(f"amount {value!r} is not a number") from None
 
 
-class FakeCalypso(WebhookLevers, FaultInjection):
+class FakeCalypso(WebhookLevers, PayoutLevers, FaultInjection):
     """A real aiohttp.web server on loopback speaking the Calypso 2.0 wire protocol.
 
     It checks keys, signatures, timestamps and accounts as Calypso does, keeps invoices

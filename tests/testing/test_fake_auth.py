@@ -131,7 +131,7 @@ async def test_unknown_path_is_not_found(client: object, fake: FakeCalypso) -> N
 
     assert isinstance(client, CalypsoClient)
     with pytest.raises(NotFoundError) as caught:
-        await client.session.call("/api/v1/payout/create", {"amount": 1})
+        await client.session.call("/api/v1/no-such/path", {"amount": 1})
     assert caught.value.error_code == "004"
 
 

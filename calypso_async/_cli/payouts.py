@@ -1,0 +1,88 @@
+"""The payout commands: ``payout get ID`` and ``payout create ADDRESS AMOUNT CURRENCY``.
+
+Shown as ``invoice get`` shows an invoice: the wire names and values, one per line, or
+with ``--json`` the payout's JSON object as the server sent it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .._core.json import dumps
+from .._errors import CalypsoError, ConfigurationError
+from .args import PROG
+
+if TYPE_CHECKING:
+    from .._client import CalypsoClient
+    from .._types.payout import Payout
+
+__all__ = ["COMMANDS", "add_parser"]
+
+
+def add_parser(commands: Any) -> None:
+    """Add the ``payout`` command (``get``, ``create``) to ``commands``."""
+    payout = commands.add_parser("payout", help="payout calls (CALYPSO_* variables)")
+    actions = payout.add_subparsers(dest="action", metavar="ACTION", required=True)
+    get = actions.add_parser("get", help="show one payout")
+    get.add_argument("id", help="the payout id")
+    create = actions.add_parser(
+        "create", help="pay AMOUNT CURRENCY to ADDRESS from the account and show the payout"
+    )
+    create.add_argument("address", help="the deposit address, on the currency's chain")
+    create.add_argument("amount", help="how much, such as 10.5 (written exactly)")
+    create.add_argument("currency", help="the crypto currency, such as USDT")
+    create.add_argument("--comment", metavar="C", help="a note kept with the payout")
+    create.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="the same key gives back the same payout, never a second one "
+        "(default: a new key, printed after a failure)",
+    )
+    for parser in (get, create):
+        parser.add_argument("--json", action="store_true", help="print the payout as JSON")
+
+
+async def _payout_get(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
+    _print_payout(await client.payouts.get(args.id), args, out)
+
+
+async def _payout_create(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
+    try:
+        payout = await client.payouts.create(
+            deposit_address=args.address,
+            amount=args.amount,
+            currency=args.currency,
+            comment=args.comment,
+            idempotency_key=args.idempotency_key,
+        )
+    except CalypsoError as exc:
+        if exc.idempotency_key is not None and not isinstance(exc, ConfigurationError):
+            # The payout may exist: the same key finds it, and never pays twice.
+            print(
+                f"{PROG}: the payout may exist: run this command again with "
+                f"--idempotency-key {exc.idempotency_key}",
+                file=sys.stderr,
+            )
+        raise
+    _print_payout(payout, args, out)
+
+
+def _print_payout(payout: Payout, args: argparse.Namespace, out: Any) -> None:
+    if args.json:
+        print(dumps(dict(payout.raw)).decode(), file=out)
+        return
+    # As invoice get: the wire names and JSON values, so the Calypso docs map one to one.
+    for key, value in payout.raw.items():
+        print(f"{key}: {value if isinstance(value, str) else dumps(value).decode()}", file=out)
+
+
+COMMANDS: dict[
+    tuple[str, str], Callable[[CalypsoClient, argparse.Namespace, Any], Awaitable[None]]
+] = {
+    ("payout", "get"): _payout_get,
+    ("payout", "create"): _payout_create,
+}
+"""(command, action) -> what runs it, given a client, the arguments and the output."""
