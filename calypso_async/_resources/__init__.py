@@ -1,11 +1,13 @@
-"""The resources layer: ``client.invoices``, ``client.webhooks``, ``client.account``.
+"""The resources layer: ``client.invoices``, ``client.webhooks``, ``client.account``, ...
 
 Keyword arguments in, typed models out. Each method validates before any I/O, builds
 the payload with wire names, and declares how its call may be repeated.
 """
 
 from .account import Account
+from .customers import Customers
+from .exchange import Exchanges
 from .invoices import FINAL_STATES, Invoices
 from .webhooks import Webhooks
 
-__all__ = ["FINAL_STATES", "Account", "Invoices", "Webhooks"]
+__all__ = ["FINAL_STATES", "Account", "Customers", "Exchanges", "Invoices", "Webhooks"]
