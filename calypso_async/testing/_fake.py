@@ -13,6 +13,7 @@ from .._core import checks
 from .._errors import ConfigurationError, LifecycleError
 from ._engine import Engine
 from ._faults import FaultInjection
+from ._purse_levers import CustomerLevers, ExchangeLevers
 from ._records import Delivery, RecordedCall, WrongType
 from ._rules import FAKE_FIAT_RATES
 from ._server import FakeServer
@@ -42,7 +43,7 @@ def _amount(value: Decimal | str | int) -> Decimal:
         raise ConfigurationError(f"amount {value!r} is not a number") from None
 
 
-class FakeCalypso(FaultInjection):
+class FakeCalypso(FaultInjection, ExchangeLevers, CustomerLevers):
     """A real aiohttp.web server on loopback speaking the Calypso 2.0 wire protocol.
 
     It checks keys, signatures, timestamps and accounts as Calypso does, keeps invoices

@@ -13,6 +13,7 @@ from typing import Any
 from .._types import InvoiceType
 from . import _payloads
 from ._engine import Engine
+from ._purse_routes import PURSE_ROUTES
 
 __all__ = ["ROUTES", "Operation"]
 
@@ -90,5 +91,6 @@ ROUTES: Mapping[str, Mapping[str, Operation]] = {
     },
     "/api/v1/subscription/webhook/create": {"POST": _create_subscription},
     "/api/v1/account": {"POST": _account},
+    **PURSE_ROUTES,
 }
 """Path -> HTTP method -> operation: every path of calypso-api.md the fake serves."""
