@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._errors import ConfigurationError
+from ._engine import Engine  # at run time: get_type_hints(FakeCalypso) resolves _engine
 from ._records import WrongType
-
-if TYPE_CHECKING:
-    from ._engine import Engine
 
 __all__ = ["CustomerLevers", "ExchangeLevers"]
 
