@@ -146,7 +146,7 @@ class Exchanges(Resource):
         }
         return await self._write(_CREATE, payload, Exchange)
 
-    async def get(self, exchange_id: int) -> Exchange:
+    async def get(self, exchange_id: int | str) -> Exchange:
         """Read one exchange by its id.
 
         Args:

@@ -147,7 +147,7 @@ async def test_get_sends_the_id_as_a_number(
 ) -> None:
     """The id is a JSON number on the wire, even when given as a string of digits."""
     mock_api.post(BASE_URL + GET, body=load_fixture("exchange.json"))
-    await client.exchange.get(exchange_id)  # type: ignore[arg-type]
+    await client.exchange.get(exchange_id)
     (call,) = sent(mock_api, GET)
     assert b'"payload":{"id":42}' in call.kwargs["data"]
 
