@@ -11,7 +11,7 @@ from typing import Any, Self, Unpack
 from ._errors import ConfigurationError
 from ._http import CalypsoSession
 from ._http.observe import Captured, capture
-from ._resources import Account, Invoices, Payouts, Webhooks
+from ._resources import Account, Customers, Exchanges, Invoices, Payouts, Webhooks
 from ._settings import ClientOptions, ClientSettings, Runtime
 
 __all__ = ["ENV_VARIABLES", "CalypsoClient"]
@@ -173,3 +173,13 @@ class CalypsoClient:
     def payouts(self) -> Payouts:
         """Payout operations: create, get, mass payouts, settlements, withdrawals, wait_for."""
         return Payouts(self.session, self.runtime)
+
+    @cached_property
+    def exchange(self) -> Exchanges:
+        """Exchange operations: pairs, pre_calculate, limit, average_rate, create, get."""
+        return Exchanges(self.session, self.runtime)
+
+    @cached_property
+    def customers(self) -> Customers:
+        """Customer purse operations: create, update, deposit_address, transactions."""
+        return Customers(self.session, self.runtime)

@@ -13,6 +13,8 @@
     calypso-async payout get ID [--json]
     calypso-async payout create ADDRESS AMOUNT CURRENCY [--comment C] [--idempotency-key K] [--json]
     calypso-async account balances
+    calypso-async exchange pairs [--json]
+    calypso-async exchange rate SOURCE DESTINATION [--json]
     calypso-async webhooks list|create|delete
     calypso-async --version
 
@@ -31,7 +33,7 @@ import sys
 from collections.abc import Sequence
 
 from .._logging import log_on_stderr
-from . import api, fake, store, worker
+from . import api, exchange, fake, store, worker
 from .args import PROG
 
 __all__ = ["main"]
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_parser(commands)
     store.add_parsers(commands)
     api.add_parsers(commands)
+    exchange.add_parsers(commands)
     for command in commands.choices.values():
         # SUPPRESS: a -v given before the command is not reset by the command's parser.
         _add_verbose(command, default=argparse.SUPPRESS)
@@ -115,4 +118,6 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return worker.run(args, out)
     if args.command in ("held", "failed", "status", "requeue", "forget", "resolve"):
         return store.run(args, out)
+    if args.command == "exchange":
+        return exchange.run(args, out)
     return api.run(args, out)

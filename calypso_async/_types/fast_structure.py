@@ -102,8 +102,9 @@ def compile_structure(
         else:
             lines.append(f"    {value} = {convert}")
         arguments.append(value)
-    raw = ", raw=o" if any(field.name == "raw" for field in attrs.fields(cls)) else ""
-    lines.append(f"    return cls({', '.join(arguments)}{raw})")
+    if any(field.name == "raw" for field in attrs.fields(cls)):
+        arguments.append("raw=o")  # a model may have no other field (ExchangeLimit)
+    lines.append(f"    return cls({', '.join(arguments)})")
     code = compile("\n".join(lines), f"<calypso_async structure {cls.__name__}>", "exec")
     exec(code, namespace)  # noqa: S102 - source built above from the model's own fields
     structure: Callable[[Any], Any] = namespace["structure"]

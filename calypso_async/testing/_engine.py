@@ -22,7 +22,9 @@ from typing import Any
 
 from .._errors import LifecycleError
 from .._types import EventType, InvoiceState
+from ._customers import CustomerBook
 from ._delivery import Deliverer
+from ._exchange import ExchangeBook
 from ._faults import FaultPlan
 from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent, wire_date_naive
 from ._payout import PayoutBook
@@ -64,6 +66,8 @@ class Engine:
         self.book = InvoiceBook(overpay_tolerance=overpay_tolerance, fiat_rates=fiat_rates)
         self.payouts = PayoutBook(account, self.book.balances)
         self.payout_step_delay: float | None = 0.05
+        self.exchanges = ExchangeBook(account=account, balances=self.book.balances)
+        self.customers = CustomerBook(balances=self.book.balances)
         self.subscriptions = SubscriptionBook()
         self.faults = FaultPlan()
         self.calls: list[RecordedCall] = []

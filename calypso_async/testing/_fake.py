@@ -14,6 +14,7 @@ from .._errors import ConfigurationError, LifecycleError
 from ._engine import Engine
 from ._faults import FaultInjection
 from ._payout_levers import PayoutLevers
+from ._purse_levers import CustomerLevers, ExchangeLevers
 from ._records import Delivery, RecordedCall, WrongType
 from ._rules import FAKE_FIAT_RATES
 from ._server import FakeServer
@@ -44,7 +45,7 @@ def _amount(value: Decimal | str | int) -> Decimal:
         raise ConfigurationError(f"amount {value!r} is not a number") from None
 
 
-class FakeCalypso(WebhookLevers, PayoutLevers, FaultInjection):
+class FakeCalypso(WebhookLevers, PayoutLevers, ExchangeLevers, CustomerLevers, FaultInjection):
     """A real aiohttp.web server on loopback speaking the Calypso 2.0 wire protocol.
 
     It checks keys, signatures, timestamps and accounts as Calypso does, keeps invoices

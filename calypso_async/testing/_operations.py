@@ -14,6 +14,7 @@ from .._types import InvoiceType
 from . import _payloads
 from ._engine import Engine
 from ._payout_ops import PAYOUT_ROUTES
+from ._purse_routes import PURSE_ROUTES
 
 __all__ = ["ROUTES", "Operation"]
 
@@ -92,5 +93,6 @@ ROUTES: Mapping[str, Mapping[str, Operation]] = {
     "/api/v1/subscription/webhook/create": {"POST": _create_subscription},
     "/api/v1/account": {"POST": _account},
     **PAYOUT_ROUTES,
+    **PURSE_ROUTES,
 }
 """Path -> HTTP method -> operation: every path of calypso-api.md the fake serves."""
