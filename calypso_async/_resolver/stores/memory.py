@@ -22,6 +22,7 @@ from ..._core import checks
 from ..._errors import LifecycleError
 from ..policy import Outcome, Write
 from ..ports import Claim, Intake, OutcomeRecord, WriteRefused
+from .memory_tracks import MemoryTracks
 
 __all__ = ["MemoryStore"]
 
@@ -51,7 +52,7 @@ class _Intent:
         self.until = until
 
 
-class MemoryStore:
+class MemoryStore(MemoryTracks):
     """The resolver's shared state, in this process only.
 
     Args:

@@ -28,6 +28,7 @@ from ..policy import Outcome, Write
 from ..ports import Claim, Intake, OutcomeRecord, WriteRefused
 from .polling import PollingSource
 from .redis_connection import GROUP, RedisConnection
+from .redis_tracks import RedisTracks
 
 __all__ = ["RedisStore"]
 
@@ -37,7 +38,7 @@ _AUTOCLAIM_SCAN = 16
 """Idle entries looked at, at most, by one search for a dead worker's invoices."""
 
 
-class RedisStore(RedisConnection):
+class RedisStore(RedisTracks, RedisConnection):
     """The resolver's shared state in Redis, for processes on any number of machines.
 
     ::

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError, ResponseError
 from ..._core import checks
 from ..._errors import ConfigurationError, StoreError
 from . import redis_scripts as lua
+from .redis_tracks import SCRIPTS
 
 __all__ = ["GROUP", "RedisConnection"]
 
@@ -161,7 +162,7 @@ class RedisConnection:
                 raise self._error(exc) from None
             self._scripts = {
                 name: client.register_script(getattr(lua, name)) for name in lua.__all__
-            }
+            } | {name: client.register_script(text) for name, text in SCRIPTS.items()}
             self._redis = client
 
     async def _make_group(self, client: aioredis.Redis) -> None:

@@ -36,6 +36,7 @@ from ..._errors import ConfigurationError, StoreError
 from ..policy import Outcome, Write
 from ..ports import Claim, Intake, OutcomeRecord, WriteRefused
 from . import sqlite_ops as ops
+from . import sqlite_tracks as tracks
 from .polling import PollingSource
 
 __all__ = ["SQLiteStore"]
@@ -54,7 +55,7 @@ _CHECKPOINT_EVERY = 500
 """Operations on the event loop's connection between two checkpoints on the thread."""
 
 
-class SQLiteStore:
+class SQLiteStore(tracks.SQLiteTracks):
     """The resolver's shared state in a SQLite file, for the processes of one machine.
 
     ::
@@ -167,6 +168,8 @@ class SQLiteStore:
             raise StoreError(f"{self.url}: cannot open the file ({exc})") from None
         try:
             ops.prepare(conn, APPLICATION_ID, SCHEMA_VERSION, self._synchronous)
+            for statement in tracks.SCHEMA:  # added to a store made before tracking
+                conn.execute(statement)
         except ops.Foreign as exc:
             conn.close()
             raise StoreError(
