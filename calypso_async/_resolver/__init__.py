@@ -7,12 +7,18 @@ run holds in the store; ``executions.py`` makes runs safe to start from anywhere
 between in-process workers and a store's shared queue; ``ports.py`` is the store
 Protocol every process sharing a store relies on, and ``stores/`` its implementations
 (memory, SQLite, Redis) with the URL that picks one; ``resolver.py`` is the public face.
+``tracking.py``, ``intervals.py``, ``budget.py`` and ``tracker.py`` poll tracked
+invoices within a request budget, so that no intervention is missed.
 """
 
+from .budget import RequestBudget
+from .intervals import PollSchedule
 from .policy import Decision, Outcome, Policy, Resolution, Write, default_policy
 from .ports import Claim, ClaimSource, Intake, OutcomeRecord, ResolverStore, WriteRefused
 from .resolver import InterventionResolver
 from .stores import MemoryStore
+from .tracker import InvoiceChange, InvoiceTracker
+from .tracking import TrackedInvoice, TrackingStore
 
 __all__ = [
     "Claim",
@@ -20,12 +26,18 @@ __all__ = [
     "Decision",
     "Intake",
     "InterventionResolver",
+    "InvoiceChange",
+    "InvoiceTracker",
     "MemoryStore",
     "Outcome",
     "OutcomeRecord",
     "Policy",
+    "PollSchedule",
+    "RequestBudget",
     "Resolution",
     "ResolverStore",
+    "TrackedInvoice",
+    "TrackingStore",
     "Write",
     "WriteRefused",
     "default_policy",

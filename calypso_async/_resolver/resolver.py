@@ -13,7 +13,7 @@ import itertools
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Self, TypeAlias
 
 from .._aio import call_back
@@ -134,6 +134,8 @@ class InterventionResolver:
         self.name = name or f"{socket.gethostname()}/{os.getpid()}/{next(_names)}"
         """This resolver's name in the store's claims."""
         self._on_outcome = on_outcome
+        self._client = client
+        self._listeners: list[Callable[[Resolution], Awaitable[None]]] = []
         self._telemetry: ResolverTelemetry | None = None
         if client.settings.telemetry is not None:
             from .telemetry import ResolverTelemetry  # OpenTelemetry: an optional extra
@@ -159,6 +161,15 @@ class InterventionResolver:
 
     def __repr__(self) -> str:
         return f"InterventionResolver(name={self.name!r}, store={self._store.url!r})"
+
+    @property
+    def client(self) -> CalypsoClient:
+        """The client the resolver reads and writes through."""
+        return self._client
+
+    def _listen(self, listener: Callable[[Resolution], Awaitable[None]]) -> None:
+        # Called with every resolution before on_outcome (invoice tracking listens).
+        self._listeners.append(listener)
 
     @property
     def store(self) -> ResolverStore:
@@ -318,6 +329,11 @@ class InterventionResolver:
                     "calypso_writes": resolution.writes,
                 },
             )
+        for listener in self._listeners:
+            try:
+                await listener(resolution)
+            except Exception:
+                logger.exception("tracking failed to note invoice %s", resolution.invoice_id)
         if self._on_outcome is not None:
             try:
                 await call_back(self._on_outcome, resolution)

@@ -1,0 +1,145 @@
+"""``RequestBudget``: at most N requests in any second, for every process on one store.
+
+Every attempt a client makes (retries and resends included) first asks the store's
+budget, through the client's ``request`` hook, so the cap holds for all the requests
+Calypso sees from the processes sharing the store, whoever makes them. Polls stop short
+of the whole budget (``poll_share`` of it), so a resolver's reads and writes get in
+when it is short. A ``429`` halves the rate this process asks for; each second without
+one gives one request per second back (AIMD), up to the cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from .._core import checks
+from .._errors import ConfigurationError
+from .._http.observe import RequestEvent, ResponseEvent
+from .tracking import TrackingStore
+
+__all__ = ["RequestBudget"]
+
+logger = logging.getLogger("calypso_async.resolver")
+
+_POLLING: contextvars.ContextVar[bool] = contextvars.ContextVar("calypso_polling", default=False)
+
+
+class RequestBudget:
+    """A request budget shared by every process using ``store``.
+
+    ::
+
+        budget = RequestBudget(store, max_rps=20)
+        client = CalypsoClient.from_env(event_hooks=budget.event_hooks())
+
+    Args:
+        store: The store the processes share (``MemoryStore``: this process only).
+        max_rps: Requests allowed in any ``window`` (one second), all processes
+            together; a whole number, 1 or more.
+        window: The length of the window, in seconds.
+        margin: Seconds added to the window when granting, so that requests granted a
+            window apart still arrive a window apart despite uneven latency.
+        poll_share: The fraction of the budget polls may use (the rest is kept for
+            the resolver's calls).
+        sleep: How to wait for the budget (``asyncio.sleep``).
+        clock: Monotonic seconds, for the AIMD steps.
+    """
+
+    def __init__(
+        self,
+        store: TrackingStore,
+        max_rps: int,
+        *,
+        window: float = 1.0,
+        margin: float = 0.025,
+        poll_share: float = 0.8,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if isinstance(max_rps, bool) or not isinstance(max_rps, int) or max_rps < 1:
+            raise ConfigurationError(
+                f"max_rps must be a whole number of requests per second, 1 or more, not {max_rps!r}"
+            )
+        if not (isinstance(poll_share, (int, float)) and 0 < poll_share <= 1):
+            raise ConfigurationError("poll_share must be a fraction above 0, at most 1")
+        self.store = store
+        self.max_rps = max_rps
+        self._window = checks.seconds("window", window)
+        self._margin = checks.seconds("margin", margin, allow_zero=True)
+        self._poll_share = float(poll_share)
+        self._sleep = sleep or asyncio.sleep
+        self._clock = clock
+        self._rate = float(max_rps)
+        self._changed = clock()
+        self.granted = 0
+        """Requests granted to this process."""
+        self.waited = 0.0
+        """Seconds this process spent waiting for the budget."""
+
+    def __repr__(self) -> str:
+        return f"RequestBudget(max_rps={self.max_rps}, rate={self.rate})"
+
+    @property
+    def rate(self) -> int:
+        """The requests per window this process asks for now (lower after a 429)."""
+        self._recover()
+        return max(1, math.floor(self._rate))
+
+    def _limit(self, polling: bool) -> int:
+        rate = self.rate
+        return max(1, math.floor(rate * self._poll_share)) if polling else rate
+
+    async def acquire(self, *, polling: bool = False) -> None:
+        """Wait until the store grants one request."""
+        window = self._window + self._margin
+        while True:
+            wait = await self.store.grant(self._limit(polling), window)
+            if wait <= 0:
+                self.granted += 1
+                return
+            self.waited += wait
+            await self._sleep(wait)
+
+    def lower(self) -> None:
+        """A 429: halve the rate this process asks for (at least 1)."""
+        self._recover()
+        self._rate = max(1.0, self._rate / 2)
+        self._changed = self._clock()
+        logger.info("429 from Calypso: the request budget is down to %d/s", self.rate)
+
+    def _recover(self) -> None:
+        if self._rate >= self.max_rps:
+            return
+        now = self._clock()
+        steps = math.floor(now - self._changed)
+        if steps > 0:
+            self._rate = min(float(self.max_rps), self._rate + steps)
+            self._changed += steps
+
+    async def _before(self, event: RequestEvent) -> None:
+        await self.acquire(polling=_POLLING.get())
+
+    def _after(self, event: ResponseEvent) -> None:
+        if event.status == 429:
+            self.lower()
+
+    def event_hooks(self) -> dict[str, list[Callable[[Any], Any]]]:
+        """The ``event_hooks`` for a ``CalypsoClient`` whose requests this budget caps."""
+        return {"request": [self._before], "response": [self._after]}
+
+
+@contextlib.contextmanager
+def polling() -> Iterator[None]:
+    """Inside the block, this task's requests are polls: the lower priority."""
+    token = _POLLING.set(True)
+    try:
+        yield
+    finally:
+        _POLLING.reset(token)

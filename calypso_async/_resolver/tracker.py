@@ -1,0 +1,301 @@
+"""``InvoiceTracker``: tracked invoices polled until final, so no intervention waits unseen.
+
+Webhooks fail where a merchant does not see them (a blocked subscription, a broken
+receiver): polling is the safety net.
+
+One schedule per store, not one coroutine per invoice: each process's tracker takes
+the invoices that are due from the store (each is taken by one process at a time),
+polls them, and puts each back with its next due time (see ``PollSchedule``). An open
+intervention a poll finds goes to the resolver's ``accept``, the same intake a webhook
+uses, so a poll and a webhook for one invoice never make two writes. A webhook for a
+tracked invoice brings its next poll forward or ends its tracking; the resolver's
+outcome (resolved, or held for a human) ends it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Self
+
+import attrs
+
+from .._aio import call_back
+from .._core import checks
+from .._errors import (
+    AuthenticationError,
+    CalypsoError,
+    ConfigurationError,
+    LifecycleError,
+    NotFoundError,
+    StoreError,
+)
+from .._types import EventType, Invoice, InvoiceState, WebhookEvent
+from .budget import polling
+from .intervals import PollSchedule
+from .policy import Outcome, Resolution
+from .tracking import TrackedInvoice, TrackingStore
+
+if TYPE_CHECKING:
+    from .resolver import InterventionResolver
+
+__all__ = ["InvoiceChange", "InvoiceTracker"]
+
+logger = logging.getLogger("calypso_async.resolver")
+
+_FINAL_EVENTS = frozenset({EventType.INVOICE_EXPIRED, EventType.INVOICE_COMPLIANCE_DECLINED})
+_PAID_EVENTS = frozenset(
+    {EventType.INVOICE_PAID, EventType.INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED}
+)
+_RETRY_AFTER_ERROR = 30.0
+
+
+@attrs.frozen
+class InvoiceChange:
+    """What a poll found changed about a tracked invoice (``on_change``'s argument).
+
+    Attributes:
+        invoice_id: The invoice.
+        previous: The state the previous poll read (``None`` on the first poll).
+        invoice: What this poll read; ``None`` when Calypso does not know the invoice.
+        final: Whether tracking ends with this poll.
+    """
+
+    invoice_id: str
+    previous: str | None
+    invoice: Invoice | None
+    final: bool
+
+    @property
+    def state(self) -> InvoiceState | None:
+        """The state this poll read (``None``: no such invoice)."""
+        return None if self.invoice is None else self.invoice.state
+
+
+class InvoiceTracker:
+    """Tracks invoices in the resolver's store and polls them until they are final.
+
+    Its polls are marked as such: a client whose hooks come from a
+    :class:`RequestBudget` gives them the lower share of the budget.
+
+    ::
+
+        budget = RequestBudget(store, max_rps=10)
+        async with CalypsoClient.from_env(event_hooks=budget.event_hooks()) as client:
+            resolver = InterventionResolver(client, store=store)
+            async with resolver, InvoiceTracker(resolver) as tracker:
+                await tracker.track(invoice.id)
+
+    Args:
+        resolver: Finds the store and the client, and takes the interventions found.
+        schedule: How often invoices are polled, by state.
+        on_change: Called (sync or async) with an :class:`InvoiceChange` whenever a
+            poll reads a state other than the last one, or tracking ends.
+        concurrency: Polls in flight at once in this process.
+        lease: Seconds a taken invoice is kept from other processes while polled.
+        batch: Invoices taken from the store at a time.
+        idle: Seconds between looks at the store when nothing is due.
+    """
+
+    def __init__(
+        self,
+        resolver: InterventionResolver,
+        *,
+        schedule: PollSchedule | None = None,
+        on_change: Callable[[InvoiceChange], object] | None = None,
+        concurrency: int = 10,
+        lease: float = 30.0,
+        batch: int = 100,
+        idle: float = 5.0,
+    ) -> None:
+        store = resolver.store
+        if not hasattr(store, "take_due"):
+            raise ConfigurationError(f"{store.url} cannot track invoices")
+        self._store: TrackingStore = store  # type: ignore[assignment]
+        self._resolver = resolver
+        self._client = resolver.client
+        self._schedule = schedule or PollSchedule()
+        self._on_change = on_change
+        self._concurrency = checks.integer("concurrency", concurrency, least=1)
+        self._lease = checks.seconds("lease", lease)
+        self._batch = checks.integer("batch", batch, least=1)
+        self._idle = checks.seconds("idle", idle)
+        self._wake = asyncio.Event()
+        self._polls: set[asyncio.Task[None]] = set()
+        self._runner: asyncio.Task[None] | None = None
+        self._heard_at = -math.inf
+        self.polls = 0
+        """Polls this tracker made."""
+        resolver._listen(self._resolved)
+
+    def __repr__(self) -> str:
+        return f"InvoiceTracker(store={self._store!r}, polls={self.polls})"
+
+    # -- what to track -------------------------------------------------------------------
+
+    async def track(self, *invoice_ids: str, first_poll: float = 0.0) -> int:
+        """Track invoices until they are final; returns how many were not tracked yet.
+
+        An id Calypso does not know is dropped at its first poll (a 404 is final),
+        logged at WARNING and reported to ``on_change``. Tracking lives in the store:
+        it survives a restart of any worker.
+
+        Args:
+            invoice_ids: The invoices, by id.
+            first_poll: Seconds before the first poll (an invoice just created through
+                the SDK has nothing to show yet).
+        """
+        ids = [checks.identifier("invoice_id", i) for i in invoice_ids]
+        delay = checks.seconds("first_poll", first_poll, allow_zero=True)
+        added = await self._store.track(ids, delay)
+        self._wake.set()
+        return added
+
+    async def untrack(self, invoice_id: str) -> bool:
+        """Stop tracking ``invoice_id``; ``False`` when it was not tracked."""
+        return await self._store.untrack(checks.identifier("invoice_id", invoice_id))
+
+    async def tracked(self, limit: int | None = None) -> list[TrackedInvoice]:
+        """The tracked invoices, the earliest due first (``limit`` at most)."""
+        return await self._store.tracked(limit)
+
+    async def heard(self, event: WebhookEvent) -> None:
+        """Note a verified webhook (pass it as ``webhook_handler``'s ``on_event``).
+
+        Webhooks being heard makes quiet invoices wait longer between polls; an
+        expiry or a declined compliance check ends tracking; a payment brings the
+        invoice's next poll forward, to see it ``COMPLETED``.
+        """
+        self._heard_at = time.monotonic()
+        invoice_id = event.invoice_id
+        if invoice_id is None:
+            return
+        if event.event_type in _FINAL_EVENTS:
+            if await self._store.untrack(invoice_id):
+                logger.info("invoice %s: %s, no longer tracked", invoice_id, event.event_type)
+        elif event.event_type in _PAID_EVENTS and await self._store.hurry(
+            invoice_id, self._schedule.after_event
+        ):
+            self._wake.set()
+
+    def _hearing(self) -> bool:
+        return time.monotonic() - self._heard_at < self._schedule.fresh_for
+
+    async def _resolved(self, resolution: Resolution) -> None:
+        invoice_id = resolution.invoice_id
+        done = resolution.outcome in (Outcome.RESOLVED, Outcome.HELD)
+        if done and invoice_id is not None and await self._store.untrack(invoice_id):
+            why = "resolved" if resolution.outcome is Outcome.RESOLVED else "held for a human"
+            logger.info("invoice %s: %s, no longer tracked", invoice_id, why)
+
+    # -- polling ---------------------------------------------------------------------------
+
+    async def poll_due(self) -> int:
+        """Take what is due (up to the free slots) and start polling it; return how many."""
+        free = self._concurrency - len(self._polls)
+        if free <= 0:
+            return 0
+        due = await self._store.take_due(min(free, self._batch), self._lease)
+        for tracked in due:
+            task = asyncio.create_task(self._poll(tracked), name=f"poll {tracked.invoice_id}")
+            self._polls.add(task)
+            task.add_done_callback(self._polled)
+        return len(due)
+
+    def _polled(self, task: asyncio.Task[None]) -> None:
+        self._polls.discard(task)
+        self._wake.set()
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.error("a poll failed unexpectedly", exc_info=error)
+
+    async def join(self) -> None:
+        """Wait for the polls in flight."""
+        while self._polls:
+            await asyncio.gather(*self._polls, return_exceptions=True)
+
+    async def _poll(self, tracked: TrackedInvoice) -> None:
+        invoice_id = tracked.invoice_id
+        self.polls += 1
+        try:
+            with polling():
+                invoice = await self._client.invoices.get(invoice_id)
+        except NotFoundError:
+            await self._store.untrack(invoice_id)
+            logger.warning("invoice %s: Calypso does not know it; no longer tracked", invoice_id)
+            await self._changed(InvoiceChange(invoice_id, tracked.state, None, True))
+            return
+        except CalypsoError as exc:
+            level = logging.ERROR if isinstance(exc, AuthenticationError) else logging.WARNING
+            logger.log(level, "invoice %s: poll failed (%s); tried again later", invoice_id, exc)
+            await self._store.reschedule(invoice_id, _RETRY_AFTER_ERROR, tracked.state)
+            return
+        state = str(invoice.state)
+        if invoice.state is InvoiceState.PENDING_INTERVENTION and invoice.supports_interventions:
+            try:
+                await self._resolver.accept(invoice_id)
+            except (StoreError, LifecycleError) as exc:
+                logger.warning("invoice %s: the resolver cannot take it now (%s)", invoice_id, exc)
+        delay = self._schedule.next_poll(invoice, datetime.now(UTC), heard=self._hearing())
+        if delay is None:
+            await self._store.untrack(invoice_id)
+            logger.info("invoice %s: %s, no longer tracked", invoice_id, state)
+        else:
+            await self._store.reschedule(invoice_id, delay, state)
+        if state != tracked.state or delay is None:
+            await self._changed(InvoiceChange(invoice_id, tracked.state, invoice, delay is None))
+
+    async def _changed(self, change: InvoiceChange) -> None:
+        if change.invoice is not None:
+            logger.info(
+                "invoice %s: %s -> %s",
+                change.invoice_id,
+                change.previous or "(first poll)",
+                change.state,
+                extra={"calypso_invoice_id": change.invoice_id},
+            )
+        if self._on_change is not None:
+            try:
+                await call_back(self._on_change, change)
+            except Exception:
+                logger.exception("the on_change hook raised for invoice %s", change.invoice_id)
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Poll what falls due until cancelled."""
+        while True:
+            try:
+                if await self.poll_due():
+                    continue
+                wait = await self._store.next_due()
+            except StoreError as exc:
+                logger.warning("tracking cannot reach the store (%s); trying again", exc)
+                wait = 1.0
+            self._wake.clear()
+            pause = self._idle if wait is None else min(max(wait, 0.01), self._idle)
+            if len(self._polls) >= self._concurrency:
+                pause = self._idle  # a finished poll wakes the loop
+            try:
+                async with asyncio.timeout(pause):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def __aenter__(self) -> Self:
+        if self._runner is not None:
+            raise LifecycleError("this InvoiceTracker is running already")
+        self._runner = asyncio.create_task(self.run(), name="invoice tracking")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+        for task in list(self._polls):
+            task.cancel()
+        await asyncio.gather(*self._polls, return_exceptions=True)

@@ -1,0 +1,101 @@
+"""RequestBudget: N requests in any window, polls stopping short, AIMD after a 429."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from calypso_async import ConfigurationError, RequestBudget
+from calypso_async._resolver.budget import polling
+from calypso_async.stores import MemoryStore
+from calypso_async.testing import FakeCalypso
+
+
+class Clock:
+    """A clock the injected sleep moves forward."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def budget(clock: Clock, max_rps: int, **options: Any) -> RequestBudget:
+    store = MemoryStore(clock=clock)
+    return RequestBudget(store, max_rps, sleep=clock.sleep, clock=clock, margin=0.0, **options)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "5", None])
+def test_a_budget_of_zero_or_less_or_not_whole_is_refused(bad: Any) -> None:
+    """Nothing is sent under a budget that cannot be met."""
+    with pytest.raises(ConfigurationError, match="max_rps"):
+        RequestBudget(MemoryStore(), bad)
+
+
+async def test_no_window_holds_more_than_the_budget() -> None:
+    """Five granted at once; the sixth waits until the first is a window old."""
+    clock = Clock()
+    b = budget(clock, 5)
+    times = []
+    for _ in range(12):
+        await b.acquire()
+        times.append(clock.now)
+    assert clock.sleeps[0] == pytest.approx(1.0)
+    for i, at in enumerate(times):
+        within = [t for t in times if at <= t < at + 1.0]
+        assert len(within) <= 5, f"{len(within)} requests in the window from request {i}"
+    assert b.granted == 12
+
+
+async def test_polls_leave_a_share_of_the_budget_to_the_resolver() -> None:
+    """With 10/s, polls stop at 8 in a window; the resolver's calls still get 2 more."""
+    clock = Clock()
+    b = budget(clock, 10)
+    with polling():
+        for _ in range(8):
+            await b.acquire(polling=True)
+    await b.acquire()
+    await b.acquire()
+    assert clock.sleeps == []
+    await b.acquire(polling=True)
+    assert clock.sleeps == [pytest.approx(1.0)]
+
+
+async def test_a_429_halves_the_rate_and_each_quiet_second_gives_one_back() -> None:
+    """AIMD: 10 -> 5 at once, 8 three seconds later, 10 again after five."""
+    clock = Clock()
+    b = budget(clock, 10)
+    b.lower()
+    assert b.rate == 5
+    clock.now += 3.0
+    assert b.rate == 8
+    clock.now += 10.0
+    assert b.rate == 10
+    for _ in range(3):
+        b.lower()
+    assert b.rate == 1
+    b.lower()
+    assert b.rate == 1, "never below one request per window"
+
+
+async def test_a_clients_every_attempt_asks_the_budget() -> None:
+    """Through event_hooks: a retried call takes a grant per attempt; a 429 lowers it."""
+    clock = Clock()
+    b = budget(clock, 4)
+    async with FakeCalypso() as fake:
+        fake.fail("/api/v1/account", 429, retry_after="0")
+        async with fake.client(event_hooks=b.event_hooks(), sleep=clock.sleep) as client:
+            await client.account.balances()
+            assert b.granted == 2
+            assert b.rate == 2
+            for _ in range(3):
+                await client.account.balances()
+    assert b.granted == 5
+    assert clock.sleeps, "the budget made the last calls wait"
