@@ -5,6 +5,9 @@
     calypso-async demo
     calypso-async fake [--port 8080] [--settle-delay S] [--latency S] [--commands]
     calypso-async worker [--store URL] [--listen HOST:PORT] [--no-listen] [--concurrency N]
+                         [--max-rps N]
+    calypso-async track [--store URL] [--no-check] ID... (- reads ids from standard input)
+    calypso-async tracked [--store URL] [--json] [--limit N]
     calypso-async held|failed|status [--store URL] [--json]
     calypso-async requeue|forget [--store URL] ID...
     calypso-async resolve [--store URL] [--take] ID
@@ -33,7 +36,7 @@ import sys
 from collections.abc import Sequence
 
 from .._logging import log_on_stderr
-from . import api, exchange, fake, store, worker
+from . import api, exchange, fake, store, tracking, worker
 from .args import PROG
 
 __all__ = ["main"]
@@ -56,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     fake.add_parser(commands)
     worker.add_parser(commands)
     store.add_parsers(commands)
+    tracking.add_parsers(commands)
     api.add_parsers(commands)
     exchange.add_parsers(commands)
     for command in commands.choices.values():
@@ -118,6 +122,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return worker.run(args, out)
     if args.command in ("held", "failed", "status", "requeue", "forget", "resolve"):
         return store.run(args, out)
+    if args.command in ("track", "tracked"):
+        return tracking.run(args, out)
     if args.command == "exchange":
         return exchange.run(args, out)
     return api.run(args, out)

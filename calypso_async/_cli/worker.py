@@ -26,12 +26,22 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import attrs
 from aiohttp import web
 
 from .._client import CalypsoClient
 from .._errors import ConfigurationError, StoreError
 from .._inbound import webhook_handler
-from .._resolver import InterventionResolver, Policy, ResolverStore, default_policy
+from .._resolver import (
+    InterventionResolver,
+    InvoiceTracker,
+    Policy,
+    PollSchedule,
+    RequestBudget,
+    ResolverStore,
+    TrackingStore,
+    default_policy,
+)
 from .._resolver.stores import store_from_url
 from .args import PROG, env_problem, seconds
 
@@ -84,6 +94,18 @@ def add_parser(commands: Any) -> None:
             f"--{name}", type=seconds, default=default, metavar="S", help=f"{what} ({default:g})"
         )
     worker.add_argument(
+        "--max-rps",
+        type=int,
+        metavar="N",
+        help="at most N requests to Calypso in any second, from every worker on the store "
+        "together (polls, reads and writes; default: no budget)",
+    )
+    worker.add_argument(
+        "--poll-schedule",
+        metavar="NAME=S,...",
+        help="how often tracked invoices are polled, such as fresh=15,quiet=300 (see PollSchedule)",
+    )
+    worker.add_argument(
         "--log-level", default="INFO", help="logging level on stderr (default INFO)"
     )
 
@@ -109,6 +131,33 @@ def _policy(spec: str | None) -> Policy:
         raise ConfigurationError(f"--policy {spec} is not callable")
     policy: Policy = found
     return policy
+
+
+def _tracking(store: ResolverStore) -> TrackingStore:
+    if not hasattr(store, "grant"):
+        raise ConfigurationError(f"{store.url} keeps no request budget")
+    tracking: TrackingStore = store  # type: ignore[assignment]
+    return tracking
+
+
+def _schedule(spec: str | None) -> PollSchedule:
+    if not spec:
+        return PollSchedule()
+    values: dict[str, float] = {}
+    names = {field.name for field in attrs.fields(PollSchedule)}
+    for part in spec.split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in names:
+            raise ConfigurationError(
+                f"--poll-schedule takes NAME=SECONDS pairs, NAME one of {', '.join(sorted(names))}"
+                f"; not {part!r}"
+            )
+        try:
+            values[name] = float(value)
+        except ValueError:
+            raise ConfigurationError(f"--poll-schedule: {part!r} is not a number") from None
+    return PollSchedule(**values)
 
 
 async def open_store(url: str, *, create: bool = True) -> ResolverStore:
@@ -153,11 +202,14 @@ async def _work(args: argparse.Namespace, out: Any) -> int:
                 "webhooks (or run with --no-listen)"
             )
     policy = _policy(args.policy)
-    try:
-        client = CalypsoClient.from_env()
-    except ConfigurationError as exc:
-        raise ConfigurationError(env_problem(exc)) from None
+    schedule = _schedule(args.poll_schedule)
     store = await open_store(args.store)
+    budget = None if args.max_rps is None else RequestBudget(_tracking(store), args.max_rps)
+    try:
+        client = CalypsoClient.from_env(event_hooks=budget.event_hooks() if budget else None)
+    except ConfigurationError as exc:
+        await store.aclose()
+        raise ConfigurationError(env_problem(exc)) from None
     if not store.shared:
         logger.warning(
             "%s keeps its queue in this process only: what it accepted is lost when the "
@@ -181,28 +233,42 @@ async def _work(args: argparse.Namespace, out: Any) -> int:
                 resend_hold=args.resend_hold,
                 lease=args.lease,
             )
+            tracker = InvoiceTracker(
+                resolver, schedule=schedule, concurrency=args.concurrency, lease=args.lease
+            )
             async with resolver:
-                if args.no_listen:
-                    where = "no listener (workers only)"
-                    await _announce(out, where, store, args.concurrency, stop)
-                else:
-                    async with _serve(resolver, store, secrets, address, args.path) as url:
-                        await _announce(out, f"listening on {url}", store, args.concurrency, stop)
+                async with tracker:
+                    if args.no_listen:
+                        where = "no listener (workers only)"
+                        await _announce(out, where, store, args.concurrency, stop, budget)
+                    else:
+                        async with _serve(
+                            resolver, tracker, store, secrets, address, args.path
+                        ) as url:
+                            where = f"listening on {url}"
+                            await _announce(out, where, store, args.concurrency, stop, budget)
                 unfinished = await resolver.stop()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await store.aclose()
     where = f"back in {store.url}" if store.shared else "dropped (memory:// keeps nothing)"
+    print(f"tracking: {tracker.polls} poll(s) of tracked invoices", file=out, flush=True)
     print(f"stopped: {len(unfinished)} unfinished run(s) {where}", file=out, flush=True)
     return 0
 
 
 async def _announce(
-    out: Any, where: str, store: ResolverStore, concurrency: int, stop: asyncio.Event
+    out: Any,
+    where: str,
+    store: ResolverStore,
+    concurrency: int,
+    stop: asyncio.Event,
+    budget: RequestBudget | None,
 ) -> None:
     # Scripts and supervisors wait for this line: it comes once deliveries are accepted.
-    print(f"ready: {where}, store {store.url}, {concurrency} workers", file=out, flush=True)
+    cap = "" if budget is None else f", at most {budget.max_rps} requests/s"
+    print(f"ready: {where}, store {store.url}, {concurrency} workers{cap}", file=out, flush=True)
     await stop.wait()
     logger.info("stopping: no more deliveries taken; draining the running work")
 
@@ -210,6 +276,7 @@ async def _announce(
 @contextlib.asynccontextmanager
 async def _serve(
     resolver: InterventionResolver,
+    tracker: InvoiceTracker,
     store: ResolverStore,
     secrets: list[str],
     address: tuple[str, int],
@@ -223,7 +290,7 @@ async def _serve(
         return web.Response(text="ok")
 
     app = web.Application()
-    app.router.add_post(path, webhook_handler(secrets, resolver=resolver))
+    app.router.add_post(path, webhook_handler(secrets, resolver=resolver, on_event=tracker.heard))
     app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
     await runner.setup()

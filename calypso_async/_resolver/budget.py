@@ -46,6 +46,9 @@ class RequestBudget:
         window: The length of the window, in seconds.
         margin: Seconds added to the window when granting, so that requests granted a
             window apart still arrive a window apart despite uneven latency.
+        burst: How many requests may go out back to back: beyond it, grants are
+            spaced evenly over the window (a burst that waits is what uneven latency
+            squeezes into less than a window). ``None``: no spacing.
         poll_share: The fraction of the budget polls may use (the rest is kept for
             the resolver's calls).
         sleep: How to wait for the budget (``asyncio.sleep``).
@@ -58,7 +61,8 @@ class RequestBudget:
         max_rps: int,
         *,
         window: float = 1.0,
-        margin: float = 0.025,
+        margin: float = 0.04,
+        burst: int | None = 2,
         poll_share: float = 0.8,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -74,6 +78,7 @@ class RequestBudget:
         self._window = checks.seconds("window", window)
         self._margin = checks.seconds("margin", margin, allow_zero=True)
         self._poll_share = float(poll_share)
+        self._burst = None if burst is None else checks.integer("burst", burst, least=1)
         self._sleep = sleep or asyncio.sleep
         self._clock = clock
         self._rate = float(max_rps)
@@ -100,7 +105,10 @@ class RequestBudget:
         """Wait until the store grants one request."""
         window = self._window + self._margin
         while True:
-            wait = await self.store.grant(self._limit(polling), window)
+            limit = self._limit(polling)
+            # Spaced so that `burst` grants at most go out within one even share.
+            spacing = 0.0 if self._burst is None else self._window / self.rate / self._burst
+            wait = await self.store.grant(limit, window, spacing)
             if wait <= 0:
                 self.granted += 1
                 return

@@ -86,11 +86,12 @@ class TrackingStore(Protocol):
         """How many invoices are tracked."""
         ...
 
-    async def grant(self, limit: int, window: float) -> float:
+    async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:
         """Ask the budget for one request: ``0.0`` when granted (and logged).
 
         Otherwise, the seconds until fewer than ``limit`` were granted within the last
-        ``window``. Callers of lower priority pass a lower ``limit``: they stop short of the whole
+        ``window`` and none within the last ``spacing`` (which spreads a burst).
+        Callers of lower priority pass a lower ``limit``: they stop short of the whole
         budget, leaving the rest to the others.
         """
         ...

@@ -61,6 +61,8 @@ class RecordedCall:
             from a call that never took effect, and a write sent in the wrong state
             (``400``) from one the server carried out.
         processed_error_code: The ``errorCode`` of that processing, for a refusal.
+        at: When it arrived: the local clock (``time.time()``), to measure rates as
+            the server sees them.
     """
 
     path: str
@@ -73,6 +75,7 @@ class RecordedCall:
     dropped: bool = False
     processed_status: int | None = None
     processed_error_code: str | None = None
+    at: float = 0.0
 
 
 @attrs.define

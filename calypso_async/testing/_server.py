@@ -14,6 +14,7 @@ import hmac
 import http
 import ipaddress
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from email.utils import formatdate
@@ -135,6 +136,7 @@ class FakeServer:
             payload=payload if isinstance(payload, Mapping) else None,
             headers=CIMultiDictProxy(CIMultiDict(request.headers)),
             body=raw,
+            at=time.time(),
         )
         engine.calls.append(call)
         fault = engine.faults.take(request.path, request.method)

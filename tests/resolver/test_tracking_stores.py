@@ -114,6 +114,16 @@ async def test_the_budget_grants_limit_requests_per_window_across_processes(
     assert await second.grant(5, 1.0) == 0.0
 
 
+async def test_grants_are_spaced_when_asked(stores: Stores) -> None:
+    """With a spacing of 0.2 s, a second request within it waits for the rest of it."""
+    first, second = two(stores)
+    assert await first.grant(10, 1.0, 0.2) == 0.0
+    stores.clock.advance(0.05)
+    assert await second.grant(10, 1.0, 0.2) == pytest.approx(0.15, abs=0.01)
+    stores.clock.advance(0.15)
+    assert await second.grant(10, 1.0, 0.2) == 0.0
+
+
 async def test_a_lower_limit_stops_short_leaving_the_rest_to_others(stores: Stores) -> None:
     """Polls asking with limit 3 stop at 3; a write asking with limit 5 still gets in."""
     store, _ = two(stores)

@@ -133,13 +133,16 @@ class MemoryTracks:
         """How many invoices are tracked."""
         return len(self._book.tracks)
 
-    async def grant(self, limit: int, window: float) -> float:
+    async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:
         """One request from the budget (see ``TrackingStore.grant``)."""
         grants, now = self._book.grants, self._now()
         while grants and grants[0] <= now - window:
             grants.popleft()
-        if len(grants) < limit:
+        wait = grants[-1] + spacing - now if grants and spacing > 0 else 0.0
+        if len(grants) >= limit:
+            # The grant that must leave the window first for this caller to fit.
+            wait = max(wait, grants[len(grants) - limit] + window - now)
+        if wait <= 0:
             grants.append(now)
             return 0.0
-        # The grant that must leave the window first for this caller to fit.
-        return max(grants[len(grants) - limit] + window - now, 1e-3)
+        return max(wait, 1e-3)

@@ -91,17 +91,23 @@ return ms(tonumber(first[2]) - now_ms(ARGV[1]))
 """
 )
 
-# KEYS: grants list. ARGV: now, limit, window ms -> '0' granted, else ms to wait.
+# KEYS: grants list. ARGV: now, limit, window ms, spacing ms -> '0' granted, else ms
+# to wait.
 GRANT = (
     _NOW
     + """
 local now = now_ms(ARGV[1])
 local limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
+local spacing = tonumber(ARGV[4])
+local wait = 0
+local newest = redis.call('LINDEX', KEYS[1], 0)
+if newest and spacing > 0 then wait = tonumber(newest) + spacing - now end
 local nth = redis.call('LINDEX', KEYS[1], limit - 1)
 if nth and tonumber(nth) > now - window then
-  return ms(math.max(tonumber(nth) + window - now, 1))
+  wait = math.max(wait, tonumber(nth) + window - now)
 end
+if wait > 0 then return ms(math.max(wait, 1)) end
 redis.call('LPUSH', KEYS[1], ms(now))
 redis.call('LTRIM', KEYS[1], 0, 4 * limit + 100)
 redis.call('PEXPIRE', KEYS[1], window * 2 + 1000)
@@ -219,10 +225,11 @@ class RedisTracks:
         """How many invoices are tracked."""
         return int(await self._call(lambda r: r.zcard(self._due_key)))
 
-    async def grant(self, limit: int, window: float) -> float:
+    async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:
         """One request from the budget (see ``TrackingStore.grant``)."""
         keys = [self._prefix + "grants"]
-        wait = await self._script("GRANT", keys, [self._now_ms(), limit, _ms(window)])
+        args = [self._now_ms(), limit, _ms(window), _ms(spacing)]
+        wait = await self._script("GRANT", keys, args)
         return float(wait) / 1000
 
 

@@ -120,16 +120,23 @@ def tracked_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM tracked").fetchone()[0])
 
 
-def grant(conn: sqlite3.Connection, limit: int, window: float, now: float) -> float:
+def grant(conn: sqlite3.Connection, limit: int, window: float, spacing: float, now: float) -> float:
     """One request from the budget: ``0.0`` and logged, or the seconds to wait."""
     conn.execute("DELETE FROM grants WHERE at <= ?", (now - window,))
+    wait = 0.0
+    if spacing > 0:
+        newest = conn.execute("SELECT MAX(at) FROM grants").fetchone()[0]
+        if newest is not None:
+            wait = float(newest) + spacing - now
     row = conn.execute(
         "SELECT at FROM grants ORDER BY at DESC LIMIT 1 OFFSET ?", (limit - 1,)
     ).fetchone()
-    if row is None:
+    if row is not None:
+        wait = max(wait, float(row[0]) + window - now)
+    if wait <= 0:
         conn.execute("INSERT INTO grants (at) VALUES (?)", (now,))
         return 0.0
-    return max(float(row[0]) + window - now, 1e-3)
+    return max(wait, 1e-3)
 
 
 class SQLiteTracks:
@@ -175,6 +182,6 @@ class SQLiteTracks:
         """How many invoices are tracked."""
         return await self._run(tracked_count)
 
-    async def grant(self, limit: int, window: float) -> float:
+    async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:
         """One request from the budget (see ``TrackingStore.grant``)."""
-        return await self._run(grant, limit, window, self._clock())
+        return await self._run(grant, limit, window, spacing, self._clock())
