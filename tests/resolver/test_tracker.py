@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,7 @@ from calypso_async import (
     Resolution,
     WebhookEvent,
 )
-from calypso_async.stores import MemoryStore
+from calypso_async.stores import MemoryStore, SQLiteStore
 from calypso_async.testing import FakeCalypso
 from tests.resolver.test_resolver import World
 
@@ -204,3 +205,28 @@ def test_schedule_polls_fresh_invoices_often_and_quiet_ones_rarely() -> None:
     assert schedule.next_poll(archived, now) is None  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         PollSchedule(fresh=0)
+
+
+async def test_two_trackers_on_one_store_never_poll_an_invoice_twice_at_once(
+    world: World, tmp_path: Path
+) -> None:
+    """Two processes' trackers on one SQLite file split the due invoices between them."""
+    invoices = [
+        await world.client.invoices.create_single(amount=AMOUNT, currency="USDT", description="x")
+        for _ in range(20)
+    ]
+    async with SQLiteStore(tmp_path / "s.db") as one, SQLiteStore(tmp_path / "s.db") as two:
+        trackers = [
+            InvoiceTracker(InterventionResolver(world.client, store=store), concurrency=7)
+            for store in (one, two)
+        ]
+        await trackers[0].track(*(invoice.id for invoice in invoices))
+        taken = [await tracker.poll_due() for tracker in trackers]
+        for tracker in trackers:
+            await tracker.join()
+        taken += [await tracker.poll_due() for tracker in trackers]
+        for tracker in trackers:
+            await tracker.join()
+    assert taken == [7, 7, 6, 0]
+    gets = [c for c in world.fake.calls if c.path == "/api/v1/invoice"]
+    assert sorted(c.payload["id"] for c in gets if c.payload) == sorted(i.id for i in invoices)

@@ -133,3 +133,14 @@ async def test_a_lower_limit_stops_short_leaving_the_rest_to_others(stores: Stor
     assert await store.grant(5, 1.0) == 0.0
     assert await store.grant(5, 1.0) == 0.0
     assert await store.grant(5, 1.0) > 0
+
+
+async def test_tracking_survives_a_restart(stores: Stores) -> None:
+    """What a worker tracked is still there for the next process to open the store."""
+    if not stores.shared:
+        pytest.skip("the memory store lives and dies with its process")
+    first: Any = stores.store()
+    await first.track(["inv-1"], 5.0)
+    await first.aclose()
+    later: Any = stores.store()
+    assert [t.invoice_id for t in await later.tracked()] == ["inv-1"]
