@@ -4,7 +4,9 @@ Every operation changes the book and returns the events it caused; the caller (t
 fake) decides when they are delivered and when a ``PAID`` invoice settles. Where the
 Calypso docs are silent the fake makes a documented choice:
 
-* An unknown invoice is a 404 ``004`` (not found).
+* An unknown invoice is a 404 ``004`` (not found). Currencies and amounts are checked
+  against ``FAKE_CURRENCIES`` (``_currencies.py``) when read; a payment with more
+  decimals than the currency's ``scale`` is a 400 ``001``.
 * ``isInterventionResolved`` is ``true`` while an invoice has no intervention (as in
   the published example of a fresh unlimited invoice), ``false`` from the moment one is
   opened until ``close-intervention``; ``interventionType`` is ``null`` until then.
@@ -30,6 +32,7 @@ from decimal import Decimal
 
 from .._errors import ErrorCode
 from .._types import EventLevel, EventType, InvoiceState, InvoiceType
+from ._currencies import check_money
 from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent, wire_date_naive
 from ._records import FakeCalypsoError
 from ._rules import FAKE_FIAT_RATES, payment_outcome
@@ -152,11 +155,12 @@ class InvoiceBook:
             FakeCalypsoError: The invoice is unknown, past its expiration, or not in a
                 state that takes payments (``PENDING_PAYMENT`` or ``MEM_POOL_FOUND``;
                 unlimited invoices also ``PAID`` and ``COMPLETED``), or ``amount`` is not
-                positive.
+                positive or has more decimals than the currency's ``scale`` (400 ``001``).
         """
         invoice = self.find(invoice_id)
         if not amount.is_finite() or amount <= 0:
             raise FakeCalypsoError(400, ErrorCode.BAD_REQUEST, f"cannot pay {amount}: not > 0")
+        check_money(invoice.currency, amount)
         if now >= invoice.expiration:
             raise _invalid_state(
                 f"invoice {invoice_id} expired at {wire_date_naive(invoice.expiration)}: "
