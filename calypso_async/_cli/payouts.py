@@ -11,9 +11,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .._core.json import dumps
 from .._errors import CalypsoError, ConfigurationError
 from .args import PROG
+from .show import json_line, wire_lines
 
 if TYPE_CHECKING:
     from .._client import CalypsoClient
@@ -72,11 +72,11 @@ async def _payout_create(client: CalypsoClient, args: argparse.Namespace, out: A
 
 def _print_payout(payout: Payout, args: argparse.Namespace, out: Any) -> None:
     if args.json:
-        print(dumps(dict(payout.raw)).decode(), file=out)
+        print(json_line(dict(payout.raw)), file=out)
         return
     # As invoice get: the wire names and JSON values, so the Calypso docs map one to one.
-    for key, value in payout.raw.items():
-        print(f"{key}: {value if isinstance(value, str) else dumps(value).decode()}", file=out)
+    for line in wire_lines(payout):
+        print(line, file=out)
 
 
 COMMANDS: dict[
