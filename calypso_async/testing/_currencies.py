@@ -18,14 +18,14 @@ both. Trailing zeros do not count as decimals: ``1.5000000`` is ``1.5``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_UP, Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
 from .._errors import ConfigurationError
 from ._records import WrongType, bad_request
 
-__all__ = ["FAKE_CURRENCIES", "check_money", "lever_decimal", "scale"]
+__all__ = ["FAKE_CURRENCIES", "check_money", "fit_scale", "lever_decimal", "scale"]
 
 _ERC20 = {"frontName": "Ethereum", "type": "ERC20"}
 _TRC20 = {"frontName": "Tron", "type": "TRC20"}
@@ -107,6 +107,24 @@ decimals an amount may carry) is the fake's choice.
 def scale(currency: str) -> int:
     """The most decimals an amount of ``currency`` (a code of the table) may carry."""
     return int(FAKE_CURRENCIES[currency]["scale"])
+
+
+def _decimals(amount: Decimal) -> int:
+    exponent = amount.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # only finite amounts are measured
+    return max(0, -exponent)
+
+
+def fit_scale(currency: str, amount: Decimal) -> Decimal:
+    """``amount``, rounded up to ``currency``'s scale when it has more decimals.
+
+    What the fake computes itself (a fiat invoice's crypto amount) stays payable: rounded
+    up, the payer's crypto covers the fiat price. An amount that fits is kept as it is.
+    """
+    most = scale(currency)
+    if _decimals(amount) <= most:
+        return amount
+    return amount.quantize(Decimal(1).scaleb(-most), rounding=ROUND_UP)
 
 
 def check_money(

@@ -16,7 +16,8 @@ Calypso docs are silent the fake makes a documented choice:
   intervention stays ``PENDING_INTERVENTION`` as the docs say. Once past its
   expiration an invoice takes no payment, whatever its state.
 * A ``SINGLE_FIAT`` invoice's crypto amount is ``fiatAmount`` times a fixed rate from
-  :data:`FAKE_FIAT_RATES` (never recomputed).
+  :data:`FAKE_FIAT_RATES` (never recomputed), rounded up to the currency's ``scale``
+  when the product has more decimals, so that it can be paid exactly.
 * An ``UNLIMITED`` invoice takes any number of payments: each one moves it to ``PAID``
   and then ``COMPLETED``, which still accepts the next payment (a simplification: the
   real server's states for unlimited invoices are not published).
@@ -32,7 +33,7 @@ from decimal import Decimal
 
 from .._errors import ErrorCode
 from .._types import EventLevel, EventType, InvoiceState, InvoiceType
-from ._currencies import check_money
+from ._currencies import check_money, fit_scale
 from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent, wire_date_naive
 from ._records import FakeCalypsoError
 from ._rules import FAKE_FIAT_RATES, payment_outcome
@@ -146,7 +147,7 @@ class InvoiceBook:
                 f"the fake has no rate for {draft.fiat_currency}->{draft.currency} "
                 f"(it knows {pairs})",
             )
-        return draft.fiat_amount * rate
+        return fit_scale(draft.currency, draft.fiat_amount * rate)
 
     def pay(self, invoice_id: str, amount: Decimal, now: datetime) -> list[InvoiceEvent]:
         """Record a payment into an invoice and apply the payment rules.

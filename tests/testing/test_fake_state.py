@@ -169,6 +169,22 @@ def test_single_fiat_amount_comes_from_the_fixed_rate_table() -> None:
     assert invoice.amount == Decimal("21.6000")
 
 
+def test_a_single_fiat_amount_finer_than_the_scale_is_rounded_up_and_payable() -> None:
+    """10.123 USD in BTC at 0.000016 is 0.000161968: BTC takes 8 decimals, so 0.00016197."""
+    book = InvoiceBook()
+    draft = InvoiceDraft(
+        type=InvoiceType.SINGLE_FIAT,
+        currency="BTC",
+        description="fiat",
+        fiat_amount=Decimal("10.123"),
+        fiat_currency="USD",
+    )
+    invoice, _ = book.create(draft, NOW)
+    assert str(invoice.amount) == "0.00016197"
+    book.pay(invoice.id, invoice.amount, NOW)
+    assert invoice.state is InvoiceState.PAID
+
+
 def test_wire_dates_use_both_published_forms() -> None:
     """createdDate ends in Z with milliseconds; expiration has no zone."""
     book = InvoiceBook()
