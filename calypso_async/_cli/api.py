@@ -23,7 +23,7 @@ from .._types.invoice import Invoice
 from .._types.webhook import EventType
 from . import payouts
 from .args import PROG, env_problem
-from .show import json_line, show_date, wire_lines
+from .show import json_line, print_model, show_date
 
 __all__ = ["add_parsers", "run"]
 
@@ -102,7 +102,7 @@ def _show(value: Any) -> str:
 
 
 async def _invoice_get(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
-    _print_invoice(await client.invoices.get(args.id), args, out)
+    _print_invoice(await client.invoices.get(args.id), out, as_json=args.json)
 
 
 async def _invoice_create(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
@@ -122,16 +122,11 @@ async def _invoice_create(client: CalypsoClient, args: argparse.Namespace, out: 
                 file=sys.stderr,
             )
         raise
-    _print_invoice(invoice, args, out)
+    _print_invoice(invoice, out, as_json=args.json)
 
 
-def _print_invoice(invoice: Invoice, args: argparse.Namespace, out: Any) -> None:
-    if args.json:
-        print(json_line(dict(invoice.raw)), file=out)
-        return
-    # The wire names and values, so what is shown matches the Calypso docs one to one.
-    for line in wire_lines(invoice):
-        print(line, file=out)
+def _print_invoice(invoice: Invoice, out: Any, *, as_json: bool = False) -> None:
+    print_model(invoice, as_json=as_json, out=out)
 
 
 async def _account_balances(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._core.json import dumps
 
-__all__ = ["json_line", "show_date", "wire_lines"]
+__all__ = ["json_line", "print_model", "show_date", "wire_lines"]
 
 _HUMP = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -47,3 +47,15 @@ def wire_lines(model: Any) -> Iterator[str]:
 def json_line(value: Any) -> str:
     """``value`` as one line of JSON, amounts with every digit."""
     return dumps(value).decode()
+
+
+def print_model(model: Any, *, as_json: bool, out: Any) -> None:
+    """Print a model read from the server: its JSON on one line, or :func:`wire_lines`.
+
+    The wire names either way, so what is shown maps one to one to the Calypso docs.
+    """
+    if as_json:
+        print(json_line(dict(model.raw)), file=out)
+        return
+    for line in wire_lines(model):
+        print(line, file=out)
