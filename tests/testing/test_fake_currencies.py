@@ -13,25 +13,8 @@ from calypso_async.testing import FAKE_CURRENCIES, FakeCalypso, FakeCalypsoError
 
 from .conftest import envelope, raw_post
 
-SEEN = [
-    "BTC",
-    "ETH",
-    "USDT",
-    "USDC",
-    "DAI",
-    "FRAX",
-    "BUSD_ETH",
-    "TRX",
-    "USDT_TRX",
-    "USDC_TRX",
-    "BNB",
-    "BUSD",
-    "USDT_BSC",
-    "MATIC",
-    "USDT_MATIC",
-    "XDG",
-    "BTC_LNG",
-]
+SEEN = {"BTC", "ETH", "USDT", "USDC", "DAI", "FRAX", "BUSD_ETH", "TRX", "USDT_TRX"}
+SEEN |= {"USDC_TRX", "BNB", "BUSD", "USDT_BSC", "MATIC", "USDT_MATIC", "XDG", "BTC_LNG"}
 """calypso-api.md, "Currencies seen"."""
 
 ADDRESS = "0x8f1b2c3d4e5f60718293a4b5c6d7e8f901234567"
@@ -91,14 +74,24 @@ async def _address(client: CalypsoClient, currency: str, amount: str) -> Any:
     return await client.customers.deposit_address(customer.id, currency)
 
 
-WITH_CURRENCY = [_single, _bound, _unlimited, _fiat, _payout, _mass, _quote, _exchange, _buy]
-WITH_CURRENCY.append(_address)
+WITH_CURRENCY = [
+    _single,
+    _bound,
+    _unlimited,
+    _fiat,
+    _payout,
+    _mass,
+    _quote,
+    _exchange,
+    _buy,
+    _address,
+]
 WITH_AMOUNT = [_single, _bound, _payout, _mass, _quote, _exchange]
 
 
 def test_every_currency_calypso_lists_is_in_the_one_table_with_a_scale() -> None:
     """FAKE_CURRENCIES holds every code of "Currencies seen", each with a scale."""
-    assert sorted(FAKE_CURRENCIES) == sorted(SEEN)
+    assert set(FAKE_CURRENCIES) == SEEN
     scales = {code: FAKE_CURRENCIES[code]["scale"] for code in ("BTC", "ETH", "USDT", "TRX")}
     assert scales == {"BTC": 8, "ETH": 18, "USDT": 6, "TRX": 6}
     assert FAKE_CURRENCIES["XDG"]["scale"] == FAKE_CURRENCIES["BTC_LNG"]["scale"] == 8
@@ -190,3 +183,20 @@ async def test_levers_refuse_unknown_currencies_and_over_precise_amounts(
 
 async def _sync(function: Callable[..., object], *args: object) -> object:
     return function(*args)
+
+
+async def test_every_listed_currency_has_a_deposit_address_of_its_network(
+    client: CalypsoClient,
+) -> None:
+    """A customer gets an address for each currency, shaped like its network's."""
+    customer = await client.customers.create(description="x")
+    addresses = {
+        code: (await client.customers.deposit_address(customer.id, code)).address
+        for code in FAKE_CURRENCIES
+    }
+    assert len(set(addresses.values())) == len(addresses)
+    assert addresses["BTC"].startswith("bc1q")
+    assert addresses["USDT_TRX"].startswith("T")
+    assert addresses["XDG"].startswith("D")
+    assert addresses["BTC_LNG"].startswith("lnbc1")
+    assert addresses["USDT_BSC"].startswith("0x")
