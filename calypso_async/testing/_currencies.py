@@ -154,12 +154,10 @@ def check_money(
             f"(codes are case-sensitive: {', '.join(FAKE_CURRENCIES)})"
         )
     if amount is not None and amount.is_finite():
-        most = scale(currency)
-        exponent = amount.normalize().as_tuple().exponent
-        assert isinstance(exponent, int)  # finite
-        if -exponent > most:
+        most, decimals = scale(currency), _decimals(amount)
+        if decimals > most:
             raise bad_request(
-                f"{amount_field} {amount} has {-exponent} decimals: {currency} takes at most {most}"
+                f"{amount_field} {amount} has {decimals} decimals: {currency} takes at most {most}"
             )
     return currency
 
