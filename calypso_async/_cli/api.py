@@ -1,5 +1,8 @@
 """The API commands: ``invoice get|create``, ``account balances``, ``webhooks list|create|delete``.
 
+Every read takes ``--json``: the server's JSON on one line (a subscription's secret
+left out); otherwise dates are shown as ``show.show_date`` writes them.
+
 They talk to the real API with the ``CALYPSO_*`` environment variables
 (``CalypsoClient.from_env``).
 """
@@ -14,12 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 from .._client import CalypsoClient
-from .._core.json import dumps, format_decimal
+from .._core.json import format_decimal
 from .._errors import CalypsoError, ConfigurationError
 from .._types.invoice import Invoice
 from .._types.webhook import EventType
 from . import payouts
 from .args import PROG, env_problem
+from .show import json_line, print_model, show_date
 
 __all__ = ["add_parsers", "run"]
 
@@ -30,6 +34,7 @@ def add_parsers(commands: Any) -> None:
     invoice_commands = invoice.add_subparsers(dest="action", metavar="ACTION", required=True)
     get = invoice_commands.add_parser("get", help="show one invoice")
     get.add_argument("id", help="the invoice id")
+    get.add_argument("--json", action="store_true", help="print the invoice as JSON")
     create = invoice_commands.add_parser(
         "create", help="create a SINGLE invoice and show it (as get does)"
     )
@@ -41,14 +46,19 @@ def add_parsers(commands: Any) -> None:
         metavar="KEY",
         help="the same key gives back the same invoice (default: a new key, printed)",
     )
+    create.add_argument("--json", action="store_true", help="print the invoice as JSON")
 
     account = commands.add_parser("account", help="account calls (CALYPSO_* variables)")
     account_commands = account.add_subparsers(dest="action", metavar="ACTION", required=True)
-    account_commands.add_parser("balances", help="show the account's balances")
+    balances = account_commands.add_parser("balances", help="show the account's balances")
+    balances.add_argument("--json", action="store_true", help="print the answer as JSON")
 
     webhooks = commands.add_parser("webhooks", help="webhook calls (CALYPSO_* variables)")
     webhook_commands = webhooks.add_subparsers(dest="action", metavar="ACTION", required=True)
-    webhook_commands.add_parser("list", help="list webhook subscriptions (no secrets)")
+    listing = webhook_commands.add_parser("list", help="list webhook subscriptions (no secrets)")
+    listing.add_argument(
+        "--json", action="store_true", help="print the subscriptions as JSON (no secrets)"
+    )
     create = webhook_commands.add_parser(
         "create",
         help="subscribe a URL; prints the subscription's secret once, for CALYPSO_WEBHOOK_SECRET",
@@ -91,13 +101,8 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _json_value(value: Any) -> str:
-    """A value as JSON writes it (``true``, ``null``, every digit), strings unquoted."""
-    return value if isinstance(value, str) else dumps(value).decode()
-
-
 async def _invoice_get(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
-    _print_invoice(await client.invoices.get(args.id), out)
+    _print_invoice(await client.invoices.get(args.id), out, as_json=args.json)
 
 
 async def _invoice_create(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
@@ -117,17 +122,18 @@ async def _invoice_create(client: CalypsoClient, args: argparse.Namespace, out: 
                 file=sys.stderr,
             )
         raise
-    _print_invoice(invoice, out)
+    _print_invoice(invoice, out, as_json=args.json)
 
 
-def _print_invoice(invoice: Invoice, out: Any) -> None:
-    # The wire names and values, so what is shown matches the Calypso docs one to one.
-    for key, value in invoice.raw.items():
-        print(f"{key}: {_json_value(value)}", file=out)
+def _print_invoice(invoice: Invoice, out: Any, *, as_json: bool = False) -> None:
+    print_model(invoice, as_json=as_json, out=out)
 
 
 async def _account_balances(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
     balances = await client.account.balances()
+    if args.json:
+        print(json_line(dict(balances.raw)), file=out)
+        return
     print(f"account {balances.account} ({balances.name or 'no name'})", file=out)
     if not balances.balances:
         print("  no balances", file=out)
@@ -137,6 +143,11 @@ async def _account_balances(client: CalypsoClient, args: argparse.Namespace, out
 
 async def _webhooks_list(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
     subscriptions = await client.webhooks.list()
+    if args.json:
+        # The server's objects, but never the secret: list does not show it.
+        shown = [{k: v for k, v in sub.raw.items() if k != "secretKey"} for sub in subscriptions]
+        print(json_line(shown), file=out)
+        return
     if not subscriptions:
         print("no webhook subscriptions", file=out)
     for sub in subscriptions:
@@ -144,7 +155,8 @@ async def _webhooks_list(client: CalypsoClient, args: argparse.Namespace, out: A
         print(
             f"{sub.request_id}  {sub.url}  events={_show(sub.notification_event_types)}  "
             f"services={_show(sub.notification_service_types)}  "
-            f"errors={sub.blocked_by_error_count}",
+            f"errors={sub.blocked_by_error_count}"
+            + (f"  created={show_date(sub.created_date)}" if sub.created_date else ""),
             file=out,
         )
 

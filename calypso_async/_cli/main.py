@@ -11,14 +11,15 @@
     calypso-async held|failed|status [--store URL] [--json]
     calypso-async requeue|forget [--store URL] ID...
     calypso-async resolve [--store URL] [--take] ID
-    calypso-async invoice get ID
-    calypso-async invoice create AMOUNT CURRENCY DESCRIPTION [--idempotency-key KEY]
+    calypso-async invoice get ID [--json]
+    calypso-async invoice create AMOUNT CURRENCY DESCRIPTION [--idempotency-key KEY] [--json]
     calypso-async payout get ID [--json]
     calypso-async payout create ADDRESS AMOUNT CURRENCY [--comment C] [--idempotency-key K] [--json]
-    calypso-async account balances
+    calypso-async account balances [--json]
     calypso-async exchange pairs [--json]
     calypso-async exchange rate SOURCE DESTINATION [--json]
-    calypso-async webhooks list|create|delete
+    calypso-async webhooks list [--json]
+    calypso-async webhooks create|delete
     calypso-async --version
 
 ``-v`` (INFO) or ``-vv`` (DEBUG), before or after the command, logs what the SDK does on

@@ -11,13 +11,12 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .._core.json import dumps
 from .._errors import CalypsoError, ConfigurationError
 from .args import PROG
+from .show import print_model
 
 if TYPE_CHECKING:
     from .._client import CalypsoClient
-    from .._types.payout import Payout
 
 __all__ = ["COMMANDS", "add_parser"]
 
@@ -46,7 +45,7 @@ def add_parser(commands: Any) -> None:
 
 
 async def _payout_get(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
-    _print_payout(await client.payouts.get(args.id), args, out)
+    print_model(await client.payouts.get(args.id), as_json=args.json, out=out)
 
 
 async def _payout_create(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
@@ -67,16 +66,7 @@ async def _payout_create(client: CalypsoClient, args: argparse.Namespace, out: A
                 file=sys.stderr,
             )
         raise
-    _print_payout(payout, args, out)
-
-
-def _print_payout(payout: Payout, args: argparse.Namespace, out: Any) -> None:
-    if args.json:
-        print(dumps(dict(payout.raw)).decode(), file=out)
-        return
-    # As invoice get: the wire names and JSON values, so the Calypso docs map one to one.
-    for key, value in payout.raw.items():
-        print(f"{key}: {value if isinstance(value, str) else dumps(value).decode()}", file=out)
+    print_model(payout, as_json=args.json, out=out)
 
 
 COMMANDS: dict[

@@ -23,6 +23,7 @@ from .._errors import CalypsoError, ConfigurationError, StoreError
 from .._resolver import Decision, InterventionResolver, Outcome, OutcomeRecord, default_policy
 from .._types import Invoice
 from .args import PROG, env_problem
+from .show import show_date
 from .worker import DEFAULT_STORE, open_store
 
 __all__ = ["add_parsers", "run"]
@@ -111,7 +112,8 @@ async def _listing(args: argparse.Namespace, out: Any) -> int:
     if not records:
         print(f"no {kind.lower()} invoices in {store.url}", file=out)
     for record in records:
-        print(f"{record.invoice_id}  since {_since(record)}  {record.reason}", file=out)
+        since = show_date(datetime.fromtimestamp(record.at, UTC))
+        print(f"{record.invoice_id}  since {since}  {record.reason}", file=out)
     return 0
 
 

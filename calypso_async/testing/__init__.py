@@ -17,8 +17,9 @@ signed webhook deliveries, plus fault injection::
 """
 
 from .._public import move_home
+from ._currencies import FAKE_CURRENCIES
 from ._delivery import CALYPSO_WEBHOOK_RETRY_DELAYS
-from ._exchange import FAKE_CURRENCIES, FAKE_EXCHANGE_LIMITS, FAKE_EXCHANGE_RATES
+from ._exchange import FAKE_EXCHANGE_LIMITS, FAKE_EXCHANGE_RATES
 from ._fake import FakeCalypso
 from ._records import Delivery, FakeCalypsoError, RecordedCall
 from ._rules import FAKE_FIAT_RATES, UNDERPAY_THRESHOLD

@@ -4,7 +4,8 @@ Where the Calypso docs are silent the fake chooses, and the tests pin:
 
 * Customer and transaction ids are UUID strings.
 * A deposit address is stable per (customer, currency): derived from both, so asking
-  again gives the same one. Currencies are those of ``FAKE_CURRENCIES``.
+  again gives the same one. Currencies are those of ``FAKE_CURRENCIES``: an unknown
+  one, or a deposit with more decimals than its ``scale``, is a 400 ``001``.
 * A deposit (the ``FakeCalypso.deposit`` lever) credits the account at once, and is
   ``MEM_POOL_FOUND`` / ``UNCHECKED`` with ``translationToAccountCompleted`` true unless
   told otherwise.
@@ -27,8 +28,9 @@ from typing import Any
 
 import attrs
 
-from ._exchange import FAKE_CURRENCIES, bad_request, not_found
+from ._currencies import FAKE_CURRENCIES, check_money
 from ._invoice import wire_date_naive
+from ._records import bad_request, not_found
 
 __all__ = ["CustomerBook", "FakeTransaction", "apply_filter"]
 
@@ -149,14 +151,17 @@ class CustomerBook:
     def address(self, customer_id: str, currency: str) -> str:
         """The customer's address for ``currency``: the same one every time."""
         self.find(customer_id)
-        if currency not in FAKE_CURRENCIES:
-            raise bad_request(f"currency {currency} is not supported")
+        check_money(currency)
         digest = hashlib.sha256(f"{customer_id}:{currency}".encode()).hexdigest()
         network = FAKE_CURRENCIES[currency]["networkData"]["frontName"]
         if network == "Bitcoin":
             return "bc1q" + digest[:38]
         if network == "Tron":
             return "T" + digest[:33]
+        if network == "Dogecoin":
+            return "D" + digest[:33]
+        if network == "Lightning":
+            return "lnbc1" + digest
         return "0x" + digest[:40]
 
     def deposit(
@@ -171,6 +176,7 @@ class CustomerBook:
     ) -> FakeTransaction:
         """Record a deposit to the customer's address, crediting the account."""
         self.address(customer_id, currency)
+        check_money(currency, amount)
         transaction = FakeTransaction(
             id=str(uuid.uuid4()),
             customer_id=customer_id,

@@ -1,9 +1,10 @@
-"""The fake's exchange book: a fixed table of currencies and rates, and the exchanges made.
+"""The fake's exchange book: fixed rates and limits, and the exchanges made.
 
 No I/O. Where the Calypso docs are silent the fake chooses, and the tests pin:
 
-* Pairs, rates and limits come from :data:`FAKE_CURRENCIES`,
-  :data:`FAKE_EXCHANGE_RATES` and :data:`FAKE_EXCHANGE_LIMITS` (made up, fixed).
+* Pairs, rates and limits come from :data:`FAKE_EXCHANGE_RATES` and
+  :data:`FAKE_EXCHANGE_LIMITS` (made up, fixed); the currencies, with their ``scale``,
+  from the fake's one table, ``FAKE_CURRENCIES`` (``_currencies.py``).
 * pre-calculate answers the amount of the destination currency that ``amount`` of the
   source buys, rounded down to the destination's ``scale``; ``direction`` is accepted
   and ignored.
@@ -11,7 +12,8 @@ No I/O. Where the Calypso docs are silent the fake chooses, and the tests pin:
   the most one exchange may move.
 * create debits the source balance at once and answers ``IN_PROGRESS``; completing
   credits the destination, failing refunds the source. Exchange ids count from 1.
-* Refusals are 400 ``001`` (bad request): an unknown pair, the same currency twice, an
+* Refusals are 400 ``001`` (bad request): an unknown currency or an amount with more
+  decimals than its ``scale`` (see ``_currencies.py``), an unknown pair, the same currency twice, an
   amount above the limit, or above the balance (there is no published code for an
   insufficient balance). An unknown exchange is 404 ``004``.
 """
@@ -29,69 +31,11 @@ from typing import Any
 import attrs
 
 from .._types import ExchangeState
+from ._currencies import FAKE_CURRENCIES, scale
 from ._invoice import wire_date_naive
-from ._records import FakeCalypsoError
+from ._records import bad_request, not_found
 
-__all__ = [
-    "FAKE_CURRENCIES",
-    "FAKE_EXCHANGE_LIMITS",
-    "FAKE_EXCHANGE_RATES",
-    "ExchangeBook",
-    "FakeExchange",
-]
-
-_ERC20 = {"frontName": "Ethereum", "type": "ERC20"}
-_TRC20 = {"frontName": "Tron", "type": "TRC20"}
-
-
-def _currency(
-    name: str, coin_id: str, scale: int, chain_scale: int, network: Mapping[str, str], **more: Any
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "feeCurrencyName": more.get("fee", name),
-        "coinId": coin_id,
-        "networkData": dict(network),
-        "scale": scale,
-        "blockchainScale": chain_scale,
-        "garbageAmount": Decimal(1).scaleb(-scale + 2),
-        "crypto": True,
-        "blockchainName": more.get("chain", network["frontName"].upper()),
-        "contract": more.get("contract"),
-        "enabled": True,
-        "active": True,
-    }
-
-
-FAKE_CURRENCIES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-    {
-        "BTC": _currency("BTC", "1", 8, 8, {"frontName": "Bitcoin", "type": "BTC"}),
-        "ETH": _currency("ETH", "2", 8, 18, {"frontName": "Ethereum", "type": "ETH"}),
-        "USDT": _currency(
-            "USDT",
-            "3",
-            6,
-            6,
-            _ERC20,
-            fee="ETH",
-            contract="0xdac17f958d2ee523a2206206994597c13d831ec7",
-        ),
-        "USDC": _currency(
-            "USDC",
-            "4",
-            6,
-            6,
-            _ERC20,
-            fee="ETH",
-            contract="0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",
-        ),
-        "TRX": _currency("TRX", "5", 6, 6, {"frontName": "Tron", "type": "TRX"}),
-        "USDT_TRX": _currency(
-            "USDT_TRX", "6", 6, 6, _TRC20, fee="TRX", contract="TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
-        ),
-    }
-)
-"""The currencies the fake knows, as Calypso's Currency objects (wire JSON, made up)."""
+__all__ = ["FAKE_EXCHANGE_LIMITS", "FAKE_EXCHANGE_RATES", "ExchangeBook", "FakeExchange"]
 
 FAKE_EXCHANGE_RATES: Mapping[tuple[str, str], Decimal] = MappingProxyType(
     {
@@ -125,16 +69,6 @@ FAKE_EXCHANGE_LIMITS: Mapping[str, Decimal] = MappingProxyType(
 """The most of each currency one exchange may move (made up, fixed)."""
 
 _ZERO = Decimal(0)
-
-
-def bad_request(message: str) -> FakeCalypsoError:
-    """A 400 with Calypso's published ``001`` (bad request)."""
-    return FakeCalypsoError(400, "001", message)
-
-
-def not_found(message: str) -> FakeCalypsoError:
-    """A 404 with Calypso's published ``004`` (not found)."""
-    return FakeCalypsoError(404, "004", message)
 
 
 @attrs.define
@@ -200,9 +134,8 @@ class ExchangeBook:
 
     def convert(self, source: str, destination: str, amount: Decimal) -> Decimal:
         """What ``amount`` of ``source`` buys, rounded down to the destination's scale."""
-        scale = int(FAKE_CURRENCIES[destination]["scale"])
         exact = amount * self.rate(source, destination)
-        return exact.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_DOWN)
+        return exact.quantize(Decimal(1).scaleb(-scale(destination)), rounding=ROUND_DOWN)
 
     def limits(self, source: str, destination: str) -> dict[str, Decimal]:
         """The limit answer: the most of each currency of the pair one exchange moves."""

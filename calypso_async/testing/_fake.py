@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Self
 
 from .._client import CalypsoClient
 from .._core import checks
 from .._errors import ConfigurationError, LifecycleError
+from ._currencies import lever_decimal
 from ._engine import Engine
 from ._faults import FaultInjection
 from ._payout_levers import PayoutLevers
@@ -34,15 +35,6 @@ def _skew(value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigurationError("clock_skew must be a finite number of seconds (may be negative)")
     return float(value)
-
-
-def _amount(value: Decimal | str | int) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (Decimal, str, int)):
-        raise WrongType("amount must be a Decimal, str or int (never a float: money is exact)")
-    try:
-        return Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except InvalidOperation:
-        raise ConfigurationError(f"amount {value!r} is not a number") from None
 
 
 class FakeCalypso(WebhookLevers, PayoutLevers, ExchangeLevers, CustomerLevers, FaultInjection):
@@ -124,7 +116,7 @@ class FakeCalypso(WebhookLevers, PayoutLevers, ExchangeLevers, CustomerLevers, F
         fiat_rates: Mapping[tuple[str, str], Decimal] = FAKE_FIAT_RATES,
         accept_repeated_return_to_paid: bool = False,
     ) -> None:
-        tolerance = _amount(overpay_tolerance)
+        tolerance = lever_decimal("overpay_tolerance", overpay_tolerance)
         if not tolerance.is_finite() or tolerance < 0:
             raise ConfigurationError("overpay_tolerance must be a fraction of 0 or more")
         self._host = host
@@ -296,12 +288,13 @@ class FakeCalypso(WebhookLevers, PayoutLevers, ExchangeLevers, CustomerLevers, F
 
         Raises:
             FakeCalypsoError: Unknown invoice, past its expiration, or a state that takes
-                no payment.
+                no payment; ``amount`` not positive, or with more decimals than the
+                currency's ``scale`` (400 ``001``).
             ConfigurationError: ``amount`` is a float (also a ``TypeError``) or not a
                 number.
         """
         self._engine.require_running()
-        value = _amount(amount)
+        value = lever_decimal("amount", amount)
         self._engine.pay(invoice_id, value)
         return self._engine.invoice_json(invoice_id)
 

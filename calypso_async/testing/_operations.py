@@ -22,7 +22,7 @@ Operation = Callable[[Engine, Mapping[str, Any]], Any]
 
 
 def _get_invoice(engine: Engine, body: Mapping[str, Any]) -> Any:
-    invoice_id, key = _payloads.invoice_lookup(body)
+    invoice_id, key = _payloads.lookup(body)
     if invoice_id is not None:
         return engine.invoice_json(invoice_id)
     return engine.find_by_key(key or "").to_wire()

@@ -1,4 +1,10 @@
-"""Reading request payloads: required fields, types and amounts, or a 400 naming the field."""
+"""Reading request payloads: required fields, types and amounts, or a 400 naming the field.
+
+The one set of payload readers of the fake: every operation (invoices, webhooks,
+payouts, exchanges, customer purses) reads its fields here, and every refusal is a 400
+with Calypso's published ``"001"`` (bad request), the field named in ``message``.
+Currencies and amounts go through :func:`~._currencies.check_money`.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +14,32 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._errors import ErrorCode
 from .._types import InvoiceType
+from ._currencies import check_money
 from ._invoice import InvoiceDraft
-from ._records import FakeCalypsoError
+from ._records import bad_request as _invalid
 
 __all__ = [
+    "amount",
+    "currency",
     "invoice_draft",
-    "invoice_lookup",
+    "lookup",
+    "payload",
     "required_id",
+    "required_text",
     "subscription_id",
     "subscription_request",
+    "text",
     "to_decimal",
 ]
 
 
-def _invalid(message: str) -> FakeCalypsoError:
-    return FakeCalypsoError(400, ErrorCode.BAD_REQUEST, message)
-
-
-def _payload(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    payload = body.get("payload")
-    if not isinstance(payload, Mapping):
+def payload(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The ``payload`` object of a request body."""
+    found = body.get("payload")
+    if not isinstance(found, Mapping):
         raise _invalid("payload is required and must be an object")
-    return payload
+    return found
 
 
 def to_decimal(value: object, name: str = "amount") -> Decimal:
@@ -47,8 +55,9 @@ def to_decimal(value: object, name: str = "amount") -> Decimal:
     return result
 
 
-def _text(payload: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = payload.get(name)
+def text(fields: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
+    """A non-empty string field; ``None`` when absent and not ``required``."""
+    value = fields.get(name)
     if value is None:
         if required:
             raise _invalid(f"{name} is required")
@@ -58,27 +67,37 @@ def _text(payload: Mapping[str, Any], name: str, *, required: bool = True) -> st
     return value
 
 
-def _required_text(payload: Mapping[str, Any], name: str) -> str:
-    value = _text(payload, name)
+def required_text(fields: Mapping[str, Any], name: str) -> str:
+    """A required non-empty string field."""
+    value = text(fields, name)
     assert value is not None
     return value
 
 
-def _amount(payload: Mapping[str, Any], name: str) -> Decimal:
-    if payload.get(name) is None:
+def currency(fields: Mapping[str, Any], name: str = "currency") -> str:
+    """A required currency code the fake knows (case-sensitive, as Calypso's)."""
+    return check_money(required_text(fields, name), field=name)
+
+
+def amount(fields: Mapping[str, Any], name: str, of: str | None = None) -> Decimal:
+    """A required positive amount; with ``of``, no more decimals than that currency's scale."""
+    if fields.get(name) is None:
         raise _invalid(f"{name} is required")
-    return to_decimal(payload[name], name)
+    value = to_decimal(fields[name], name)
+    if of is not None:
+        check_money(of, value, amount_field=name)
+    return value
 
 
-def _bool(payload: Mapping[str, Any], name: str) -> bool | None:
-    value = payload.get(name)
+def _bool(fields: Mapping[str, Any], name: str) -> bool | None:
+    value = fields.get(name)
     if value is None or isinstance(value, bool):
         return value
     raise _invalid(f"{name} must be true or false")
 
 
-def _date(payload: Mapping[str, Any], name: str) -> datetime | None:
-    value = _text(payload, name, required=False)
+def _date(fields: Mapping[str, Any], name: str) -> datetime | None:
+    value = text(fields, name, required=False)
     if value is None:
         return None
     try:
@@ -88,8 +107,8 @@ def _date(payload: Mapping[str, Any], name: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _url(payload: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
-    value = _text(payload, name, required=required)
+def _url(fields: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = text(fields, name, required=required)
     if value is not None:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -99,55 +118,56 @@ def _url(payload: Mapping[str, Any], name: str, *, required: bool = False) -> st
 
 def invoice_draft(invoice_type: InvoiceType, body: Mapping[str, Any]) -> InvoiceDraft:
     """Read a create request for ``invoice_type`` from a request body."""
-    payload = _payload(body)
+    request = payload(body)
+    code = currency(request)
     fields: dict[str, Any] = {
         "type": invoice_type,
-        "currency": _required_text(payload, "currency"),
-        "description": _required_text(payload, "description"),
-        "idempotency_key": _text(payload, "idempotencyKey", required=False),
-        "external_id": _text(payload, "externalId", required=False),
+        "currency": code,
+        "description": required_text(request, "description"),
+        "idempotency_key": text(request, "idempotencyKey", required=False),
+        "external_id": text(request, "externalId", required=False),
     }
     if invoice_type is InvoiceType.SINGLE:
-        fields["amount"] = _amount(payload, "amount")
-        fields["expiration"] = _date(payload, "expiration")
+        fields["amount"] = amount(request, "amount", code)
+        fields["expiration"] = _date(request, "expiration")
     elif invoice_type is InvoiceType.SINGLE_FIAT:
-        fields["fiat_amount"] = _amount(payload, "fiatAmount")
-        fields["fiat_currency"] = _required_text(payload, "fiatCurrency")
+        fields["fiat_amount"] = amount(request, "fiatAmount")
+        fields["fiat_currency"] = required_text(request, "fiatCurrency")
     elif invoice_type is InvoiceType.BOUND:
-        fields["lower_bound"] = _amount(payload, "lowerBound")
+        fields["lower_bound"] = amount(request, "lowerBound", code)
     if invoice_type is not InvoiceType.SINGLE_FIAT:
-        fields["return_url"] = _url(payload, "returnUrl")
-        fields["fiat_available"] = _bool(payload, "fiatAvailable")
+        fields["return_url"] = _url(request, "returnUrl")
+        fields["fiat_available"] = _bool(request, "fiatAvailable")
     if invoice_type in (InvoiceType.SINGLE, InvoiceType.UNLIMITED):
-        fields["logo_url"] = _url(payload, "logoUrl")
-        fields["support_url"] = _url(payload, "supportUrl")
+        fields["logo_url"] = _url(request, "logoUrl")
+        fields["support_url"] = _url(request, "supportUrl")
     return InvoiceDraft(**fields)
 
 
-def invoice_lookup(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """Read ``id`` or ``idempotencyKey`` (exactly one) from a get request."""
-    payload = _payload(body)
-    invoice_id = _text(payload, "id", required=False)
-    key = _text(payload, "idempotencyKey", required=False)
-    if (invoice_id is None) == (key is None):
-        raise _invalid("give exactly one of id and idempotencyKey")
-    return invoice_id, key
+def lookup(body: Mapping[str, Any], id_name: str = "id") -> tuple[str | None, str | None]:
+    """Read ``id_name`` or ``idempotencyKey`` (exactly one) from a get request."""
+    request = payload(body)
+    found = text(request, id_name, required=False)
+    key = text(request, "idempotencyKey", required=False)
+    if (found is None) == (key is None):
+        raise _invalid(f"give exactly one of {id_name} and idempotencyKey")
+    return found, key
 
 
 def required_id(body: Mapping[str, Any]) -> str:
     """Read the invoice ``id`` of return-to-paid and close-intervention."""
-    return _required_text(_payload(body), "id")
+    return required_text(payload(body), "id")
 
 
 def subscription_request(body: Mapping[str, Any]) -> dict[str, Any]:
     """Read a subscription create request as keyword arguments for the book."""
-    payload = _payload(body)
+    request = payload(body)
     lists: dict[str, list[str]] = {}
     for wire, name in (
         ("notificationEventTypes", "event_types"),
         ("notificationServiceTypes", "service_types"),
     ):
-        value = payload.get(wire)
+        value = request.get(wire)
         if value is None:
             value = []
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -156,12 +176,12 @@ def subscription_request(body: Mapping[str, Any]) -> dict[str, Any]:
     if not lists["event_types"] and not lists["service_types"]:
         raise _invalid("give notificationEventTypes and/or notificationServiceTypes")
     return {
-        "request_id": _required_text(payload, "requestId"),
-        "url": _url(payload, "url", required=True),
+        "request_id": required_text(request, "requestId"),
+        "url": _url(request, "url", required=True),
         **lists,
     }
 
 
 def subscription_id(body: Mapping[str, Any]) -> str:
     """Read the ``requestId`` of a subscription delete request."""
-    return _required_text(_payload(body), "requestId")
+    return required_text(payload(body), "requestId")

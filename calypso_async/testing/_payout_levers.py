@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from .._core import checks
+from ._currencies import check_money
 from ._engine import Engine
 from ._payout_ops import advance, fail
 
@@ -46,8 +47,12 @@ class PayoutLevers:
 
         Raises:
             ConfigurationError: ``amount`` is not a positive number (a float is refused).
+            FakeCalypsoError: ``currency`` is not one of ``FAKE_CURRENCIES`` (codes are
+                case-sensitive), or ``amount`` has more decimals than its ``scale``
+                (400 ``001``, as the API would answer).
         """
         value = checks.amount("amount", amount)
+        check_money(currency, value)
         balances = self._engine.book.balances
         balances[currency] = balances.get(currency, Decimal(0)) + value
         return balances[currency]

@@ -8,23 +8,18 @@ on a customer's address by :meth:`CustomerLevers.deposit`.
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from .._errors import ConfigurationError
+from ._currencies import check_money, lever_decimal
 from ._engine import Engine  # at run time: get_type_hints(FakeCalypso) resolves _engine
-from ._records import WrongType
 
 __all__ = ["CustomerLevers", "ExchangeLevers"]
 
 
 def _money(name: str, value: object, *, allow_zero: bool = False) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (Decimal, str, int)):
-        raise WrongType(f"{name} must be a Decimal, str or int (never a float: money is exact)")
-    try:
-        result = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except InvalidOperation:
-        raise ConfigurationError(f"{name} {value!r} is not a number") from None
+    result = lever_decimal(name, value)
     if not result.is_finite() or result < 0 or (result == 0 and not allow_zero):
         raise ConfigurationError(f"{name} must be a finite amount above zero")
     return result
@@ -68,8 +63,12 @@ class ExchangeLevers:
         Raises:
             ConfigurationError: ``amount`` is a float (also a ``TypeError``), negative,
                 or not a number.
+            FakeCalypsoError: ``currency`` is not one of ``FAKE_CURRENCIES`` (codes are
+                case-sensitive), or ``amount`` has more decimals than its ``scale``
+                (400 ``001``, as the API would answer).
         """
-        self._engine.book.balances[currency] = _money("amount", amount, allow_zero=True)
+        value = _money("amount", amount, allow_zero=True)
+        self._engine.book.balances[check_money(currency, value)] = value
 
     async def complete_exchange(self, exchange_id: int) -> dict[str, Any]:
         """Complete an ``IN_PROGRESS`` exchange: the destination amount is credited.
@@ -133,7 +132,8 @@ class CustomerLevers:
             The transaction's wire JSON.
 
         Raises:
-            FakeCalypsoError: Unknown customer (404 ``004``) or currency (400 ``001``).
+            FakeCalypsoError: Unknown customer (404 ``004``); unknown currency, or an
+                ``amount`` with more decimals than its ``scale`` (400 ``001``).
             ConfigurationError: ``amount`` is a float (also a ``TypeError``), not
                 positive, or not a number.
         """

@@ -1,19 +1,20 @@
 """The exchange and customer-purse operations the fake serves, with their payload readers.
 
-Every refusal carries a published code: 400 ``001`` names the bad field, 404 ``004``
-an unknown exchange, customer or transaction.
+Payloads are read by ``_payloads.py``. Every refusal carries a published code: 400
+``001`` names the bad field (an unknown currency, or an amount with more decimals than
+its ``scale``, included), 404 ``004`` an unknown exchange, customer or transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from .._types import ExchangeState
 from ._customers import apply_filter
-from ._exchange import bad_request
+from ._payloads import amount, currency, payload, required_text, text
+from ._records import bad_request
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -21,45 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["PURSE_ROUTES"]
 
 
-def _payload(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    payload = body.get("payload")
-    if not isinstance(payload, Mapping):
-        raise bad_request("payload is required and must be an object")
-    return payload
-
-
-def _text(payload: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = payload.get(name)
-    if value is None:
-        if required:
-            raise bad_request(f"{name} is required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise bad_request(f"{name} must be a non-empty string")
-    return value
-
-
-def _required(payload: Mapping[str, Any], name: str) -> str:
-    value = _text(payload, name)
-    assert value is not None
-    return value
-
-
-def _amount(payload: Mapping[str, Any]) -> Decimal:
-    value = payload.get("amount")
-    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
-        raise bad_request("amount is required and must be a number")
-    try:
-        result = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except InvalidOperation:
-        raise bad_request("amount must be a number") from None
-    if not result.is_finite() or result <= 0:
-        raise bad_request("amount must be greater than zero")
-    return result
-
-
-def _integer(payload: Mapping[str, Any], name: str, default: int, least: int, most: int) -> int:
-    value = payload.get(name, default)
+def _integer(request: Mapping[str, Any], name: str, default: int, least: int, most: int) -> int:
+    value = request.get(name, default)
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
@@ -68,8 +32,8 @@ def _integer(payload: Mapping[str, Any], name: str, default: int, least: int, mo
 
 
 def _pair(body: Mapping[str, Any]) -> tuple[str, str]:
-    payload = _payload(body)
-    return _required(payload, "sourceCurrency"), _required(payload, "destinationCurrency")
+    request = payload(body)
+    return currency(request, "sourceCurrency"), currency(request, "destinationCurrency")
 
 
 # -- exchange ---------------------------------------------------------------------------
@@ -81,9 +45,9 @@ def _pairs(engine: Engine, body: Mapping[str, Any]) -> Any:
 
 def _pre_calculate(engine: Engine, body: Mapping[str, Any]) -> Any:
     source, destination = _pair(body)
-    _text(_payload(body), "direction", required=False)  # accepted, values unpublished
-    amount = engine.exchanges.convert(source, destination, _amount(_payload(body)))
-    return {"sourceCurrency": source, "destinationCurrency": destination, "amount": amount}
+    text(payload(body), "direction", required=False)  # accepted, values unpublished
+    bought = engine.exchanges.convert(source, destination, amount(payload(body), "amount", source))
+    return {"sourceCurrency": source, "destinationCurrency": destination, "amount": bought}
 
 
 def _limit(engine: Engine, body: Mapping[str, Any]) -> Any:
@@ -97,7 +61,7 @@ def _average_rate(engine: Engine, body: Mapping[str, Any]) -> Any:
 def _create_exchange(engine: Engine, body: Mapping[str, Any]) -> Any:
     source, destination = _pair(body)
     exchange = engine.exchanges.create(
-        source, destination, _amount(_payload(body)), engine.utcnow()
+        source, destination, amount(payload(body), "amount", source), engine.utcnow()
     )
     delay = engine.exchanges.delay
     if delay is not None and engine.running:
@@ -115,7 +79,7 @@ async def _complete_later(engine: Engine, exchange_id: int, delay: float) -> Non
 
 
 def _get_exchange(engine: Engine, body: Mapping[str, Any]) -> Any:
-    exchange_id = _payload(body).get("id")
+    exchange_id = payload(body).get("id")
     if isinstance(exchange_id, bool) or not isinstance(exchange_id, int):
         raise bad_request("id is required and must be a number")
     return engine.exchanges.find(exchange_id).to_wire()
@@ -125,50 +89,50 @@ def _get_exchange(engine: Engine, body: Mapping[str, Any]) -> Any:
 
 
 def _create_customer(engine: Engine, body: Mapping[str, Any]) -> Any:
-    payload = _payload(body)
+    request = payload(body)
     return engine.customers.create(
-        _text(payload, "email", required=False), _text(payload, "description", required=False)
+        text(request, "email", required=False), text(request, "description", required=False)
     )
 
 
 def _update_customer(engine: Engine, body: Mapping[str, Any]) -> Any:
-    payload = _payload(body)
+    request = payload(body)
     changes = {
-        "email": _text(payload, "email", required=False),
-        "description": _text(payload, "description", required=False),
+        "email": text(request, "email", required=False),
+        "description": text(request, "description", required=False),
     }
-    return engine.customers.update(_required(payload, "id"), changes)
+    return engine.customers.update(required_text(request, "id"), changes)
 
 
 def _address(engine: Engine, body: Mapping[str, Any]) -> Any:
-    payload = _payload(body)
-    customer_id, currency = _required(payload, "customerId"), _required(payload, "currency")
-    return {"address": engine.customers.address(customer_id, currency)}
+    request = payload(body)
+    customer_id, code = required_text(request, "customerId"), currency(request)
+    return {"address": engine.customers.address(customer_id, code)}
 
 
 def _transaction(engine: Engine, body: Mapping[str, Any]) -> Any:
-    transaction_id = _required(_payload(body), "transactionId")
+    transaction_id = required_text(payload(body), "transactionId")
     return engine.customers.transaction(transaction_id).to_wire()
 
 
 def _find(engine: Engine, body: Mapping[str, Any]) -> Any:
-    payload = _payload(body)
-    sort = payload.get("sort", "ASC")
+    request = payload(body)
+    sort = request.get("sort", "ASC")
     if sort not in ("ASC", "DESC", None):
         raise bad_request("sort must be ASC or DESC")
-    properties = payload.get("properties")
+    properties = request.get("properties")
     if isinstance(properties, list) and len(properties) == 1:
         properties = properties[0]
     if properties is not None and not isinstance(properties, str):
         raise bad_request("properties must name one property")
     return engine.customers.search(
-        customer_id=_text(payload, "customerId", required=False),
-        currency=apply_filter("currencyFilter", payload.get("currencyFilter"), text_ops=True),
+        customer_id=text(request, "customerId", required=False),
+        currency=apply_filter("currencyFilter", request.get("currencyFilter"), text_ops=True),
         state=apply_filter(
-            "transactionStateFilter", payload.get("transactionStateFilter"), text_ops=False
+            "transactionStateFilter", request.get("transactionStateFilter"), text_ops=False
         ),
-        page_number=_integer(payload, "pageNumber", 0, 0, 10**9),
-        page_size=_integer(payload, "pageSize", 20, 1, 1000),
+        page_number=_integer(request, "pageNumber", 0, 0, 10**9),
+        page_size=_integer(request, "pageSize", 20, 1, 1000),
         descending=sort == "DESC",
         sort_by=properties or "createdDate",
     )

@@ -7,9 +7,16 @@ from typing import Any
 
 import attrs
 
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, ErrorCode
 
-__all__ = ["Delivery", "FakeCalypsoError", "RecordedCall", "WrongType"]
+__all__ = [
+    "Delivery",
+    "FakeCalypsoError",
+    "RecordedCall",
+    "WrongType",
+    "bad_request",
+    "not_found",
+]
 
 
 class WrongType(ConfigurationError, TypeError):
@@ -38,6 +45,16 @@ class FakeCalypsoError(Exception):
         self.status = status
         self.error_code = str(error_code)  # an ErrorCode member counts as its value
         self.message = message
+
+
+def bad_request(message: str) -> FakeCalypsoError:
+    """A 400 with Calypso's published ``"001"`` (bad request); ``message`` says why."""
+    return FakeCalypsoError(400, ErrorCode.BAD_REQUEST, message)
+
+
+def not_found(message: str) -> FakeCalypsoError:
+    """A 404 with Calypso's published ``"004"`` (not found)."""
+    return FakeCalypsoError(404, ErrorCode.NOT_FOUND, message)
 
 
 @attrs.define

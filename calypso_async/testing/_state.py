@@ -4,7 +4,9 @@ Every operation changes the book and returns the events it caused; the caller (t
 fake) decides when they are delivered and when a ``PAID`` invoice settles. Where the
 Calypso docs are silent the fake makes a documented choice:
 
-* An unknown invoice is a 404 ``004`` (not found).
+* An unknown invoice is a 404 ``004`` (not found). Currencies and amounts are checked
+  against ``FAKE_CURRENCIES`` (``_currencies.py``) when read; a payment with more
+  decimals than the currency's ``scale`` is a 400 ``001``.
 * ``isInterventionResolved`` is ``true`` while an invoice has no intervention (as in
   the published example of a fresh unlimited invoice), ``false`` from the moment one is
   opened until ``close-intervention``; ``interventionType`` is ``null`` until then.
@@ -14,7 +16,8 @@ Calypso docs are silent the fake makes a documented choice:
   intervention stays ``PENDING_INTERVENTION`` as the docs say. Once past its
   expiration an invoice takes no payment, whatever its state.
 * A ``SINGLE_FIAT`` invoice's crypto amount is ``fiatAmount`` times a fixed rate from
-  :data:`FAKE_FIAT_RATES` (never recomputed).
+  :data:`FAKE_FIAT_RATES` (never recomputed), rounded up to the currency's ``scale``
+  when the product has more decimals, so that it can be paid exactly.
 * An ``UNLIMITED`` invoice takes any number of payments: each one moves it to ``PAID``
   and then ``COMPLETED``, which still accepts the next payment (a simplification: the
   real server's states for unlimited invoices are not published).
@@ -30,6 +33,7 @@ from decimal import Decimal
 
 from .._errors import ErrorCode
 from .._types import EventLevel, EventType, InvoiceState, InvoiceType
+from ._currencies import check_money, fit_scale
 from ._invoice import FakeInvoice, InvoiceDraft, InvoiceEvent, wire_date_naive
 from ._records import FakeCalypsoError
 from ._rules import FAKE_FIAT_RATES, payment_outcome
@@ -143,7 +147,7 @@ class InvoiceBook:
                 f"the fake has no rate for {draft.fiat_currency}->{draft.currency} "
                 f"(it knows {pairs})",
             )
-        return draft.fiat_amount * rate
+        return fit_scale(draft.currency, draft.fiat_amount * rate)
 
     def pay(self, invoice_id: str, amount: Decimal, now: datetime) -> list[InvoiceEvent]:
         """Record a payment into an invoice and apply the payment rules.
@@ -152,11 +156,12 @@ class InvoiceBook:
             FakeCalypsoError: The invoice is unknown, past its expiration, or not in a
                 state that takes payments (``PENDING_PAYMENT`` or ``MEM_POOL_FOUND``;
                 unlimited invoices also ``PAID`` and ``COMPLETED``), or ``amount`` is not
-                positive.
+                positive or has more decimals than the currency's ``scale`` (400 ``001``).
         """
         invoice = self.find(invoice_id)
         if not amount.is_finite() or amount <= 0:
             raise FakeCalypsoError(400, ErrorCode.BAD_REQUEST, f"cannot pay {amount}: not > 0")
+        check_money(invoice.currency, amount)
         if now >= invoice.expiration:
             raise _invalid_state(
                 f"invoice {invoice_id} expired at {wire_date_naive(invoice.expiration)}: "

@@ -31,6 +31,7 @@ class ThreadedFake:
         fake.payout_step_delay = None
         await fake.start()
         await fake.fund("USDT", "100")
+        await fake.fund("ETH", "100")
         return fake
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -62,7 +63,7 @@ def test_payout_create_then_get_show_the_wire_fields(
     funded: ThreadedFake, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """create pays and shows the payout as invoice get shows an invoice; get shows it again."""
-    argv = ["payout", "create", ADDRESS, "10.000000000000000001", "USDT", "--comment", "rent"]
+    argv = ["payout", "create", ADDRESS, "10.000000000000000001", "ETH", "--comment", "rent"]
     assert main([*argv, "--idempotency-key", "cli-1"]) == 0
     created = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
     assert created["state"] == "CONFIRMED"

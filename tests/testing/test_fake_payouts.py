@@ -39,13 +39,14 @@ async def test_a_payout_starts_confirmed_and_is_debited(
     client: CalypsoClient, fake: FakeCalypso
 ) -> None:
     """Created through the API: CONFIRMED at once, its amount taken from the balance."""
+    await fake.fund("ETH", "100")  # ETH's scale (18) keeps every digit of this amount
     payout = await client.payouts.create(
-        deposit_address=ADDRESS, amount=Decimal("10.000000000000000001"), currency="USDT"
+        deposit_address=ADDRESS, amount=Decimal("10.000000000000000001"), currency="ETH"
     )
     assert payout.state is PayoutState.CONFIRMED
     assert payout.amount == Decimal("10.000000000000000001")
     assert payout.account == fake.account
-    assert fake.balances["USDT"] == Decimal("89.999999999999999999")
+    assert fake.balances["ETH"] == Decimal("89.999999999999999999")
 
 
 async def test_levers_move_a_payout_to_in_progress_then_completed(

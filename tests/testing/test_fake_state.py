@@ -155,18 +155,30 @@ def test_intervention_calls_on_a_pending_invoice_are_refused(operation: str) -> 
     assert (caught.value.status, caught.value.error_code) == (400, "006")
 
 
+def fiat_draft(currency: str, fiat_amount: str, fiat_currency: str) -> InvoiceDraft:
+    return InvoiceDraft(
+        type=InvoiceType.SINGLE_FIAT,
+        currency=currency,
+        description="fiat",
+        fiat_amount=Decimal(fiat_amount),
+        fiat_currency=fiat_currency,
+    )
+
+
 def test_single_fiat_amount_comes_from_the_fixed_rate_table() -> None:
     """20 EUR in USDT at the fake's 1.08 rate is exactly 21.60."""
     book = InvoiceBook()
-    draft = InvoiceDraft(
-        type=InvoiceType.SINGLE_FIAT,
-        currency="USDT",
-        description="fiat",
-        fiat_amount=Decimal("20.00"),
-        fiat_currency="EUR",
-    )
-    invoice, _ = book.create(draft, NOW)
+    invoice, _ = book.create(fiat_draft("USDT", "20.00", "EUR"), NOW)
     assert invoice.amount == Decimal("21.6000")
+
+
+def test_a_single_fiat_amount_finer_than_the_scale_is_rounded_up_and_payable() -> None:
+    """10.123 USD in BTC at 0.000016 is 0.000161968: BTC takes 8 decimals, so 0.00016197."""
+    book = InvoiceBook()
+    invoice, _ = book.create(fiat_draft("BTC", "10.123", "USD"), NOW)
+    assert str(invoice.amount) == "0.00016197"
+    book.pay(invoice.id, invoice.amount, NOW)
+    assert invoice.state is InvoiceState.PAID
 
 
 def test_wire_dates_use_both_published_forms() -> None:
