@@ -43,7 +43,7 @@ from ._resolver import (
     Write,
     default_policy,
 )
-from ._settings import ClientOptions, ClientSettings, Runtime, Telemetry
+from ._settings import CallOptions, ClientOptions, ClientSettings, Runtime, Telemetry
 from ._types import (
     AccountBalances,
     Autoconversion,
@@ -91,6 +91,7 @@ __all__ = [
     "Autoconversion",
     "BadRequestError",
     "Balance",
+    "CallOptions",
     "CalypsoClient",
     "CalypsoConnectionError",
     "CalypsoError",
