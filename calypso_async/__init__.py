@@ -48,7 +48,7 @@ from ._resolver import (
     Write,
     default_policy,
 )
-from ._settings import ClientOptions, ClientSettings, Runtime, Telemetry
+from ._settings import CallOptions, ClientOptions, ClientSettings, Runtime, Telemetry
 from ._types import (
     AccountBalances,
     Autoconversion,
@@ -96,6 +96,7 @@ __all__ = [
     "Autoconversion",
     "BadRequestError",
     "Balance",
+    "CallOptions",
     "CalypsoClient",
     "CalypsoConnectionError",
     "CalypsoError",

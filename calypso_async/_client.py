@@ -12,7 +12,7 @@ from ._errors import ConfigurationError
 from ._http import CalypsoSession
 from ._http.observe import Captured, capture
 from ._resources import Account, Customers, Exchanges, Invoices, Payouts, Webhooks
-from ._settings import ClientOptions, ClientSettings, Runtime
+from ._settings import CallOptions, ClientOptions, ClientSettings, Runtime
 
 __all__ = ["ENV_VARIABLES", "CalypsoClient"]
 
@@ -73,6 +73,39 @@ class CalypsoClient:
         del secret_key, api_key  # a refused setting leaves neither in this frame
         if refused is not None:
             raise refused from None
+
+    def with_options(self, **options: Unpack[CallOptions]) -> Self:
+        """A client for some calls with other ``timeout``, ``deadline`` or ``max_retries``.
+
+        ::
+
+            invoice = await client.with_options(timeout=5, max_retries=0).invoices.get(id)
+
+        The derived client is cheap: it shares this client's connection pool (the same
+        aiohttp session), its learned server clock, event hooks, telemetry, runtime and
+        every other setting, and opens nothing of its own. Options not given are
+        inherited, from a client that was itself derived too; ``with_options()`` with
+        none is an equivalent client. Its resources (and a resolver built on it) use
+        the new values: ``timeout`` per attempt, ``deadline`` per call, ``max_retries``
+        for calls safe to repeat.
+
+        Only the client built with credentials owns the pool: ``aclose()`` on a derived
+        client, or leaving ``async with`` on one, does nothing and never closes the
+        parent's session. Once the owner is closed, every derived client refuses calls
+        with the same ``LifecycleError``.
+
+        Args:
+            **options: ``timeout``, ``deadline``, ``max_retries`` (see ``ClientOptions``).
+
+        Raises:
+            TypeError: An option ``with_options`` does not take (the message names those
+                it takes).
+            ConfigurationError: A value that cannot be used, checked as the client's own
+                option is, before any I/O.
+        """
+        derived = object.__new__(type(self))
+        derived.session = self.session.with_options(**options)
+        return derived
 
     def capture(self) -> AbstractContextManager[Captured]:
         """Record the status and headers of the answers to the calls made inside the block.
@@ -151,7 +184,10 @@ class CalypsoClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close what the client opened (not a borrowed aiohttp session); idempotent."""
+        """Close what the client opened (not a borrowed aiohttp session); idempotent.
+
+        On a client made by :meth:`with_options`, nothing: its owner closes the pool.
+        """
         await self.session.aclose()
 
     @cached_property

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "CallOptions",
     "ClientOptions",
     "ClientSettings",
     "Runtime",
@@ -159,6 +160,24 @@ class ClientOptions(TypedDict, total=False):
 
 
 _OPTIONS = frozenset(ClientOptions.__annotations__)
+
+
+class CallOptions(TypedDict, total=False):
+    """What ``with_options`` may change for the calls of a derived client.
+
+    Attributes:
+        timeout: Seconds one attempt may take.
+        deadline: Seconds a whole call may take, retries and waits included.
+        max_retries: Retries after the first attempt for calls safe to repeat (the
+            rest of the retry policy, such as its backoff, is kept).
+    """
+
+    timeout: float
+    deadline: float
+    max_retries: int
+
+
+_CALL_OPTIONS = ("timeout", "deadline", "max_retries")
 _RUNTIME = ("sleep", "clock", "wall_clock", "rand")
 
 
@@ -232,6 +251,32 @@ class ClientSettings:
             event_hooks=given.get("event_hooks"),
             telemetry=_telemetry(given.get("telemetry")),
         )
+
+    def with_options(self, **options: Unpack[CallOptions]) -> ClientSettings:
+        """These settings with ``timeout``, ``deadline`` or ``max_retries`` replaced.
+
+        Each value is checked as the client's own option is; those not given are kept.
+
+        Raises:
+            TypeError: An option ``with_options`` does not take (the message names those
+                it takes).
+            ConfigurationError: A value that cannot be used.
+        """
+        unknown = sorted(set(options) - set(_CALL_OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"with_options() got an unexpected keyword argument {unknown[0]!r} "
+                f"(it takes {', '.join(_CALL_OPTIONS)})"
+            )
+        given: dict[str, Any] = dict(options)
+        changes: dict[str, Any] = {}
+        for name in ("timeout", "deadline"):
+            if name in given:
+                changes[name] = checks.seconds(name, given[name])
+        if "max_retries" in given:
+            max_retries = checks.integer("max_retries", given["max_retries"])
+            changes["retry_policy"] = attrs.evolve(self.retry_policy, max_retries=max_retries)
+        return attrs.evolve(self, **changes) if changes else self
 
     @property
     def min_attempt(self) -> float:

@@ -89,7 +89,7 @@ class Shop:
     def on_event(self, event: WebhookEvent) -> None:
         """Record a verified webhook event on its order (idempotent: keyed on its id)."""
         order = self._by_invoice.get(event.invoice_id or "")
-        if order is not None and event.id is not None:
+        if order is not None:
             order.events[event.id] = str(event.event_type)
 
     def on_outcome(self, resolution: Resolution) -> None:

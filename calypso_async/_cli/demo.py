@@ -73,7 +73,7 @@ def _webhook(event_type: EventType) -> str:
 
 def _event_order(event: WebhookEvent) -> tuple[int, int, str]:
     # The server numbers events as it raises them; a copy keeps its number.
-    event_id = event.id or ""
+    event_id = event.id
     numbered = event_id.isascii() and event_id.isdigit()
     return (0, int(event_id), "") if numbered else (1, 0, event_id)
 
@@ -87,7 +87,7 @@ class _Narrator:
         self._resolutions: dict[str, list[Resolution]] = {}
 
     def on_event(self, event: WebhookEvent) -> None:
-        if event.invoice_id in self.stories and event.event_type is not None:
+        if event.invoice_id in self.stories:
             events = self._events.setdefault(event.invoice_id, {})
             events[_event_order(event)] = event.event_type
 

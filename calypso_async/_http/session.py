@@ -7,7 +7,6 @@ may be sent again is the caller's to declare (:class:`~calypso_async._core.retry
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -26,10 +25,11 @@ from .._errors import (
     ConfigurationError,
     LifecycleError,
 )
-from .._settings import ClientOptions, ClientSettings, Runtime, Sleep
+from .._settings import CallOptions, ClientOptions, ClientSettings, Runtime, Sleep
 from . import failures, logs, telemetry
 from .aiohttp import AiohttpTransport
 from .observe import CallObservation, EventHooks, Observer, observation
+from .shared import SharedState
 from .transport import AnswerLost, NotSent, TLSFailed, Transport
 
 __all__ = ["CalypsoSession"]
@@ -78,27 +78,40 @@ class CalypsoSession:
         """The validated settings (account, base URL, timeouts, retries, runtime)."""
         runtime = settings.runtime
         self._envelope = Envelope(settings.account)
-        self._transport: Transport = AiohttpTransport(
+        transport: Transport = AiohttpTransport(
             settings.base_url, settings.borrowed_session, settings.connection_limit
         )
+        server_clock = ServerClock(
+            wall_clock=runtime.wall_clock, clock=runtime.clock, enabled=settings.sync_clock
+        )
+        self._shared = SharedState(transport, server_clock)
+        self._server_clock = server_clock
+        self._owner = True
+        hooks = EventHooks(settings.event_hooks)
+        self._hooks = hooks if hooks else None
+        self._observers: tuple[Observer, ...] = telemetry.observers(settings)
+        self._use(settings)
+
+    def _use(self, settings: ClientSettings) -> None:
+        self.settings = settings
         self._retry = settings.retry_policy
         self._timeout = settings.timeout
         self._deadline = settings.deadline
         self._min_attempt = settings.min_attempt
-        self._sleep = runtime.sleep
-        self._clock = runtime.clock
-        self._rand = runtime.rand
-        self._server_clock = ServerClock(
-            wall_clock=runtime.wall_clock, clock=runtime.clock, enabled=settings.sync_clock
-        )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._timeouts: Timeouts | None = None
-        self._gate: ConnectionGate | None = None
-        self._closed = False
-        self._paths: set[str] = set()
-        hooks = EventHooks(settings.event_hooks)
-        self._hooks = hooks if hooks else None
-        self._observers: tuple[Observer, ...] = telemetry.observers(settings)
+        runtime = settings.runtime
+        self._sleep, self._clock, self._rand = runtime.sleep, runtime.clock, runtime.rand
+
+    def with_options(self, **options: Unpack[CallOptions]) -> CalypsoSession:
+        """This session with other call options, sharing its pool, clock, hooks and telemetry.
+
+        Only the owner closes the shared pool: a derived session's :meth:`aclose` does
+        nothing. See :meth:`CalypsoClient.with_options` (same options and errors).
+        """
+        derived = object.__new__(CalypsoSession)
+        derived.__dict__.update(self.__dict__)
+        derived._owner = False
+        derived._use(self.settings.with_options(**options))
+        return derived
 
     def __repr__(self) -> str:
         # getattr: a traceback capturing locals may show an instance whose __init__ raised.
@@ -151,8 +164,8 @@ class CalypsoSession:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`aclose` has been called."""
-        return self._closed
+        """Whether :meth:`aclose` has been called (on the owner, for a derived session)."""
+        return self._shared.closed
 
     async def __aenter__(self) -> Self:
         return self
@@ -161,32 +174,17 @@ class CalypsoSession:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool if this object created it; idempotent."""
-        self._closed = True
-        if self._timeouts is not None:
-            self._timeouts.close()
-        await self._transport.aclose()
+        """Close the connection pool if this object created it; idempotent.
+
+        A session made by :meth:`with_options` owns nothing: closing it does nothing.
+        """
+        if self._owner:
+            await self._shared.aclose()
 
     def envelope(self, payload: Mapping[str, Any] | None) -> bytes:
         """Serialise a request body for now: ``{timestamp, account[, payload]}``."""
         payload_json = Envelope.payload("this call", payload)
         return self._envelope.body(self._server_clock.timestamp_ms(), payload_json)
-
-    def _ready(self) -> None:
-        """Refuse a closed client or another loop; bind to this loop on first use."""
-        if self._closed:
-            raise LifecycleError("this Calypso client is closed; create a new one")
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            if self._loop is not None:
-                raise LifecycleError(
-                    "this Calypso client belongs to another event loop; create one client per loop"
-                )
-            self._loop = loop
-            self._timeouts = Timeouts(loop)
-            limit = self._transport.connection_limit
-            self._gate = ConnectionGate(limit) if limit else None
-        self._transport.open()
 
     async def call(
         self,
@@ -232,11 +230,11 @@ class CalypsoSession:
             raise ConfigurationError(f"method must be 'POST' or 'DELETE', not {method!r}")
         payload_json = Envelope.payload(path, payload)
         replay = Replay.of(retry, method)
-        self._ready()
-        if path not in self._paths:
+        self._shared.ready()
+        if path not in self._shared.paths:
             if not isinstance(path, str) or not path.startswith("/"):
                 raise ConfigurationError(f"path must start with '/': {path!r}")
-            self._paths.add(path)
+            self._shared.paths.add(path)
         observe = observation(method, path, payload, self._hooks, self._observers)
         if observe is None:
             return await self._call(method, path, payload_json, replay, send_by, None)
@@ -266,7 +264,7 @@ class CalypsoSession:
             attempt += 1
             if attempt > 1:
                 # aclose() may have run during the backoff: say so, not the transport.
-                self._ready()
+                self._shared.ready()
             if deadline_at - self._clock() < self._min_attempt:
                 raise CalypsoTimeoutError(
                     f"{path}: the {self._deadline:g} s deadline ran out", path=path
@@ -278,7 +276,7 @@ class CalypsoSession:
                 )
             except failures.Retryable as wrapped:
                 error, safe_anyway = wrapped.error, wrapped.safe_anyway
-                if self._closed:
+                if self._shared.closed:
                     raise LifecycleError(
                         f"{path}: this Calypso client was closed while the call was in "
                         "flight; whether the server acted on it is unknown"
@@ -324,7 +322,7 @@ class CalypsoSession:
         attempt: int,
         observe: CallObservation | None,
     ) -> Any:
-        gate, timeouts = self._gate, self._timeouts
+        gate, timeouts = self._shared.gate, self._shared.timeouts
         assert timeouts is not None  # made with the loop, before any attempt
         if gate is not None and not gate.enter_now():
             await self._wait_for_connection(gate, timeouts, path, deadline_at)
@@ -350,7 +348,7 @@ class CalypsoSession:
             if send_by is not None:
                 timeout = min(timeout, send_by - began)
             with timeouts.scope(timeout):
-                answer = await self._transport.send(method, path, body, headers)
+                answer = await self._shared.transport.send(method, path, body, headers)
         except (TimeoutError, TLSFailed, NotSent, AnswerLost) as exc:
             failed = failures.attempt_failed(path, exc, timeout)
             raise failed from failed.__cause__  # no context: it holds the transport's frames
@@ -388,7 +386,7 @@ class CalypsoSession:
             # Nothing was sent, and too little time is left to send it now.
             raise failures.no_free_connection(path, self._deadline) from None
         try:
-            self._ready()  # closed while in line: say so, not the transport
+            self._shared.ready()  # closed while in line: say so, not the transport
             if deadline_at - self._clock() < self._min_attempt:
                 raise failures.no_free_connection(path, self._deadline)
         except (LifecycleError, CalypsoTimeoutError):

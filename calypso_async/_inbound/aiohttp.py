@@ -77,8 +77,8 @@ class WebhookHandler:
         self._max_body_size = max_body_size
         self._max_age = max_age
         self._replay_cache_size = replay_cache_size
-        self._accepted: OrderedDict[tuple[str | None, str], None] = OrderedDict()
-        self._in_progress: set[tuple[str | None, str]] = set()
+        self._accepted: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._in_progress: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         return f"WebhookHandler(secret_keys=*** x{len(self._secret_keys)})"
@@ -100,22 +100,20 @@ class WebhookHandler:
         except DecodeError as exc:
             logger.warning("webhook body refused: %s", exc)
             return web.Response(status=400, text="malformed event")
-        replay_key = (event.request_id, event.id) if event.id is not None else None
-        if replay_key is not None:
-            if replay_key in self._accepted:
-                logger.info("webhook event %s replayed; already accepted", event.id)
-                return web.Response(status=200, text="duplicate")
-            if replay_key in self._in_progress:
-                # Not accepted yet: the first copy may still fail, so this one must not
-                # close the delivery. Calypso delivers again later.
-                return web.Response(status=409, text="in progress")
-            self._in_progress.add(replay_key)
+        replay_key = (event.request_id, event.id)
+        if replay_key in self._accepted:
+            logger.info("webhook event %s replayed; already accepted", event.id)
+            return web.Response(status=200, text="duplicate")
+        if replay_key in self._in_progress:
+            # Not accepted yet: the first copy may still fail, so this one must not
+            # close the delivery. Calypso delivers again later.
+            return web.Response(status=409, text="in progress")
+        self._in_progress.add(replay_key)
         try:
             status = await self._accept(event)
         finally:
-            if replay_key is not None:
-                self._in_progress.discard(replay_key)
-        if status == 200 and replay_key is not None:
+            self._in_progress.discard(replay_key)
+        if status == 200:
             self._remember(replay_key)
         return web.Response(status=status, text="ok" if status == 200 else "not accepted")
 
@@ -175,7 +173,7 @@ class WebhookHandler:
             return await self._hand_over(event)
         return 200
 
-    def _remember(self, key: tuple[str | None, str]) -> None:
+    def _remember(self, key: tuple[str, str]) -> None:
         self._accepted[key] = None
         while len(self._accepted) > self._replay_cache_size:
             self._accepted.popitem(last=False)

@@ -59,8 +59,7 @@ def default_policy(invoice: Invoice) -> Decision:
     safe; an underpaid one needs a merchant's judgement (ask for the rest, refund, accept).
     An invoice type the SDK does not know is held too: its rules may differ.
     """
-    known_type = invoice.type is None or invoice.type.is_known
-    if invoice.intervention_type is InterventionType.OVERPAY and known_type:
+    if invoice.intervention_type is InterventionType.OVERPAY and invoice.type.is_known:
         return Decision.RESOLVE
     return Decision.HOLD
 

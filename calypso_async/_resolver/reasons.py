@@ -23,7 +23,7 @@ def nothing_to_do(invoice: Invoice) -> str | None:
     """Why a run has nothing to do for ``invoice``, or ``None`` when it has."""
     # Only a known type without interventions is skipped; an unknown one is left to the
     # flow, which holds what it does not understand.
-    if invoice.type is not None and invoice.type.is_known and not invoice.supports_interventions:
+    if invoice.type.is_known and not invoice.supports_interventions:
         return f"{invoice.type} invoices have no interventions"
     if not invoice.has_open_intervention:
         if invoice.intervention_type is not None:

@@ -363,8 +363,8 @@ def _invoice_id_of(target: Target) -> str | None:
 
 def _event_key(target: Target) -> str | None:
     """A delivery's identity: the subscription's request id and the event id."""
-    if isinstance(target, WebhookEvent) and target.id is not None:
-        return f"{target.request_id or ''}/{target.id}"
+    if isinstance(target, WebhookEvent):
+        return f"{target.request_id}/{target.id}"
     return None
 
 

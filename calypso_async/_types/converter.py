@@ -213,11 +213,26 @@ def _array_hook_factory(conv: Converter) -> Callable[[Any], Callable[[Any, type]
                 return ()
             if not isinstance(value, (list, tuple)):
                 raise ValueError(f"expected a JSON array, got {_kind(value)}")
-            return tuple(conv.structure(item, item_type) for item in value)
+            try:
+                return tuple(conv.structure(item, item_type) for item in value)
+            except Exception as exc:
+                raise _item_error(conv, value, item_type) from exc
 
         return structure_array
 
     return factory
+
+
+def _item_error(conv: Converter, items: Any, item_type: Any) -> ValueError:
+    """A failure naming the first item that cannot be read (for ``_describe``)."""
+    for index, item in enumerate(items):
+        try:
+            conv.structure(item, item_type)
+        except Exception as exc:
+            error = ValueError(f"item {index}: {exc}")
+            error.calypso_index = index  # type: ignore[attr-defined]
+            return error
+    return ValueError("an item cannot be read")
 
 
 def make_converter(*, strict: bool = False) -> Converter:
@@ -276,6 +291,9 @@ def structure_leniently(data: Mapping[str, Any], cls: type[T]) -> T:
 
     For inbound events, where refusing a genuine delivery loses it; nested models are
     read the same way, and ``raw`` keeps the object as it came.
+
+    Raises:
+        DecodeError: A required field (one with no default) is absent or unreadable.
     """
     fields = attrs.fields(cast(Any, cls))
     values: dict[str, Any] = {}
@@ -291,17 +309,33 @@ def structure_leniently(data: Mapping[str, Any], cls: type[T]) -> T:
             values[field.name] = _converter.structure(value, type_)
         except (BaseValidationError, ValueError, TypeError, KeyError, ArithmeticError):
             continue  # this field keeps its default
+    for field in fields:
+        if field.default is attrs.NOTHING and field.name not in values:
+            raise DecodeError(
+                f"the {cls.__name__} has no usable {_camel(field.name)!r}, which is required"
+            )
     obj = cls(**values)
     if any(field.name == "raw" for field in fields):
         object.__setattr__(obj, "raw", data)
     return obj
 
 
-def _describe(exc: BaseException) -> str:
+_ATTRIBUTE_NOTE = re.compile(r"@ attribute (\w+)")
+
+
+def _describe(exc: BaseException, where: str = "") -> str:
+    """Each failure as ``field.path: what``, in wire names (``balances[0].amount``)."""
     if isinstance(exc, BaseValidationError):
-        notes = []
+        parts = []
         for sub in exc.exceptions:
-            note = "; ".join(getattr(sub, "__notes__", []))
-            notes.append(f"{note}: {sub}" if note else str(sub))
-        return " | ".join(notes) or str(exc)
-    return str(exc)
+            named = [_ATTRIBUTE_NOTE.search(note) for note in getattr(sub, "__notes__", [])]
+            field = next((_camel(found.group(1)) for found in named if found), "")
+            here = f"{where}.{field}" if where and field else where or field
+            parts.append(_describe(sub, here))
+        return " | ".join(parts) or str(exc)
+    index = getattr(exc, "calypso_index", None)
+    if index is not None and exc.__cause__ is not None:
+        return _describe(exc.__cause__, f"{where}[{index}]")
+    if isinstance(exc, KeyError):
+        return f"{where or exc}: missing, and it is required"
+    return f"{where}: {exc}" if where else str(exc)

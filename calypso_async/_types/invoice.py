@@ -1,8 +1,10 @@
 """Invoices: their states, types and interventions, and the ``Invoice`` model.
 
 Field names are the snake_case of the wire names, so the Calypso docs map one to one.
-Almost every field may be absent (``None``); unknown fields are ignored, and the invoice
-keeps the JSON it came from on ``raw``.
+``id``, ``state``, ``type`` and ``currency`` are on every invoice answer and are
+required: an answer without one raises ``DecodeError`` naming it. Every other field may
+be absent (``None``); unknown fields are ignored, and the invoice keeps the JSON it came
+from on ``raw``.
 """
 
 from __future__ import annotations
@@ -89,9 +91,14 @@ _INTERVENTION_TYPES = frozenset({InvoiceType.SINGLE, InvoiceType.SINGLE_FIAT})
 class Invoice:
     """An invoice (InvoiceDTO) as Calypso reports it.
 
+    ``id``, ``state``, ``type`` and ``currency`` are required: an answer without one
+    raises ``DecodeError``.
+
     Attributes:
         id: The invoice's system id (a UUID string today).
         state: Where the invoice is; an unknown state is an ``UNKNOWN`` member.
+        type: The kind of invoice; an unknown kind is an ``UNKNOWN`` member.
+        currency: The crypto currency asked for, such as ``"USDT"``.
         amount: The crypto amount asked for, exactly as the server wrote it.
         intervention_type: ``OVERPAY`` or ``UNDERPAY`` while an intervention exists.
         is_intervention_resolved: ``False`` while an intervention is open.
@@ -99,13 +106,13 @@ class Invoice:
     """
 
     id: str
+    type: InvoiceType
+    currency: str
+    state: InvoiceState
     invoice_address: str | None = None
-    type: InvoiceType | None = None
     amount: Decimal | None = None
     fee: Decimal | None = None
     total_debit_amount: Decimal | None = None
-    currency: str | None = None
-    state: InvoiceState | None = None
     last_deposit_hash: str | None = None
     description: str | None = None
     created_date: datetime | None = None

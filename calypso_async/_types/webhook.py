@@ -1,4 +1,9 @@
-"""Webhooks: event types, services and levels, subscriptions, and the events delivered."""
+"""Webhooks: event types, services and levels, subscriptions, and the events delivered.
+
+A subscription's ``requestId`` and ``url``, and an event's ``requestId``, ``id`` and
+``eventType`` are on every answer and delivery and are required: one without them
+raises ``DecodeError`` naming the field. Every other field may be absent.
+"""
 
 from __future__ import annotations
 
@@ -62,13 +67,14 @@ class WebhookSubscription:
 
     Attributes:
         request_id: The id the merchant chose when creating it; deletes use it.
+        url: Where Calypso delivers its events.
         secret_key: Signs each delivery; keep it secret (it is left out of ``repr``).
     """
 
     request_id: str
+    url: str
     notification_event_types: tuple[EventType, ...] = ()
     notification_service_types: tuple[ServiceType, ...] = ()
-    url: str | None = None
     public_key: str | None = None
     secret_key: str | None = attrs.field(default=None, repr=False)
     created_date: datetime | None = None
@@ -98,6 +104,10 @@ class EventData:
 class WebhookEvent:
     """A webhook delivery from Calypso, verified and parsed by ``parse_event``.
 
+    ``request_id``, ``id`` and ``event_type`` are required: together they identify the
+    event (deduplicate on ``(request_id, id)``), and a delivery without one is a
+    ``DecodeError``.
+
     Attributes:
         request_id: The subscription's request id.
         id: The event's id (a number on the wire today, kept as a string).
@@ -105,12 +115,12 @@ class WebhookEvent:
         data: Details; ``data.parent_external_id`` is the invoice id for invoice events.
     """
 
-    request_id: str | None = None
-    id: str | None = None
+    request_id: str
+    id: str
+    event_type: EventType
     created_date: datetime | None = None
     level: EventLevel | None = None
     service: ServiceType | None = None
-    event_type: EventType | None = None
     data: EventData = attrs.field(factory=EventData)
     raw: Mapping[str, Any] = raw_field()
 

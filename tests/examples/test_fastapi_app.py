@@ -159,7 +159,7 @@ async def test_fastapi_app_refuses_what_it_cannot_trust(served: Served) -> None:
     assert await served.post(streamed(), sign_with=None) == 413
     assert await served.post(b" " * (64 * 1024)) == 400  # 64 KiB exactly is read and verified
     assert await served.post(b"not json") == 400
-    assert await served.post(b'{"id": 1, "no": "eventType"}') == 400
+    assert await served.post(b'{"requestId": "sub-1", "id": 1, "no": "eventType"}') == 400
 
     assert served.webhooks.received == {}
 
@@ -214,7 +214,10 @@ async def test_fastapi_app_runs_as_documented(command: list[str], tmp_path: Path
         process = await start_python(*args, env=env, log=log, cwd=EXAMPLES.parent)
         try:
             await wait_listening(process, port, log)
-            body = b'{"id": 5, "eventType": "INVOICE_PAID", "data": {"parentExternalId": "x"}}'
+            body = (
+                b'{"requestId": "sub-1", "id": 5, "eventType": "INVOICE_PAID",'
+                b' "data": {"parentExternalId": "x"}}'
+            )
             url = f"http://127.0.0.1:{port}/calypso/webhooks"
             async with aiohttp.ClientSession() as http:
                 for secret, status in (("old-secret", 200), ("new-secret", 200), ("x", 401)):

@@ -95,7 +95,7 @@ async def test_a_call_whose_deadline_passes_in_line_is_never_sent(
     await client.invoices.get(INVOICE_ID)
     # Every connection busy for longer than the deadline: hold the only place ourselves,
     # since a call holding it would itself be cut by the same 50 ms deadline.
-    gate = client.session._gate
+    gate = client.session._shared.gate
     assert gate is not None
     assert gate.enter_now()
     with pytest.raises(CalypsoTimeoutError, match="waiting for a free connection") as info:
@@ -115,7 +115,7 @@ async def test_a_call_left_with_too_little_time_after_the_line_is_not_sent(
     server.release.set()
     serve(mock_api, server)
     await client.invoices.get(INVOICE_ID)
-    gate = client.session._gate
+    gate = client.session._shared.gate
     assert gate is not None
     assert gate.enter_now()  # every connection busy
     waiting = asyncio.create_task(client.invoices.return_to_paid(INVOICE_ID))
@@ -175,7 +175,7 @@ async def test_a_call_that_waited_in_line_is_timestamped_when_it_is_sent(
     server.release.set()
     serve(mock_api, server)
     await client.invoices.get(INVOICE_ID)
-    gate = client.session._gate
+    gate = client.session._shared.gate
     assert gate is not None
     assert gate.enter_now()  # every connection busy
     waiting = asyncio.create_task(client.invoices.get(INVOICE_ID))

@@ -822,7 +822,7 @@ async def test_owned_aiohttp_session_is_closed_by_aclose(
     """The session the client created for itself is closed by aclose()."""
     mock_api.post(api(INVOICE), body=INVOICE_BODY)
     await client.invoices.get(INVOICE_ID)
-    http = client.session._transport._http  # type: ignore[attr-defined]  # the owned session
+    http = client.session._shared.transport._http  # type: ignore[attr-defined]  # the owned session
     assert http is not None
     assert not http.closed
     await client.aclose()

@@ -145,7 +145,7 @@ def test_parse_event_on_any_signed_json_gives_an_event_or_a_decode_error(value: 
     except DecodeError:
         return
     assert isinstance(event.event_type, EventType)
-    assert event.id is None or isinstance(event.id, str)
+    assert isinstance(event.id, str)
     assert event.invoice_id is None or isinstance(event.invoice_id, str)
     assert event.created_date is None or event.created_date.tzinfo is not None
 
@@ -570,10 +570,9 @@ async def test_adapter_answers_any_delivery_with_a_plain_status(
         assert len(adapter.accepted) == before
         return
     event = parse_event(body, headers, SECRET)
-    replay = event.id is not None and (event.request_id, event.id) in adapter.seen
+    replay = (event.request_id, event.id) in adapter.seen
     assert len(adapter.accepted) == before + (0 if replay else 1)
-    if event.id is not None:
-        adapter.seen.add((event.request_id, event.id))
+    adapter.seen.add((event.request_id, event.id))
 
 
 async def test_oversized_chunked_body_is_refused_without_a_content_length(
@@ -594,7 +593,7 @@ async def test_body_exactly_at_the_limit_is_accepted(
     adapter: Adapter,
 ) -> None:
     """The limit is inclusive: a body of exactly max_body_size bytes is read and verified."""
-    head = b'{"id": 1, "eventType": "INVOICE_PAID", "pad": "'
+    head = b'{"requestId": "sub-1", "id": 1, "eventType": "INVOICE_PAID", "pad": "'
     body = head + b"x" * (LIMIT - len(head) - 2) + b'"}'
     assert len(body) == LIMIT
     assert await adapter.post(body, {"Sign": sign(body, SECRET)}) == 200

@@ -103,7 +103,9 @@ async def test_full_flow_at_debug_leaks_no_secret_or_signature(
             await resolver.join()
             # A forged delivery, a wrong API secret and an unknown invoice, for good measure.
             async with aiohttp.ClientSession() as http:
-                body = b'{"id": 99, "eventType": "INVOICE_PENDING_INTERVENTION"}'
+                body = (
+                    b'{"requestId": "sub-1", "id": 99, "eventType": "INVOICE_PENDING_INTERVENTION"}'
+                )
                 forged = {"Sign": sign(body, API_SECRET)}
                 async with http.post(receiver.url, data=body, headers=forged) as response:
                     assert response.status == 401
@@ -214,7 +216,7 @@ async def test_webhook_signatures_are_compared_with_compare_digest(
     monkeypatch.setattr(hmac, "compare_digest", spy)
     secret = "whsec-" + "ab" * 16
     accepted: list[WebhookEvent] = []
-    body = b'{"id": 5, "eventType": "INVOICE_PAID"}'
+    body = b'{"requestId": "sub-1", "id": 5, "eventType": "INVOICE_PAID"}'
     async for post in serve(webhook_handler(secret, on_event=accepted.append)):
         assert await post(body, {"Sign": sign(body, secret)}) == (200, "ok")
         assert (await post(body + b" ", {"Sign": sign(body, secret)}))[0] == 401
@@ -348,7 +350,7 @@ async def test_a_replay_arriving_while_the_first_copy_is_processed_is_not_proces
         await gate.wait()
 
     secret = "whsec-" + "cd" * 16
-    body = b'{"id": 7, "eventType": "INVOICE_PAID"}'
+    body = b'{"requestId": "sub-1", "id": 7, "eventType": "INVOICE_PAID"}'
     async for post in serve(webhook_handler(secret, on_event=slow)):
         first = asyncio.create_task(post(body, {"Sign": sign(body, secret)}))
         while not handled:  # noqa: ASYNC110 - the callback's record is the signal
@@ -367,9 +369,12 @@ async def test_replay_memory_stays_bounded_under_a_flood_of_events() -> None:
     handler = webhook_handler(secret, on_event=lambda e: handled.append(e.id), replay_cache_size=8)
     async for post in serve(handler):
         for number in range(500):
-            body = f'{{"id": {number}, "eventType": "INVOICE_PAID"}}'.encode()
+            body = f'{{"requestId": "sub-1", "id": {number}, "eventType": "INVOICE_PAID"}}'.encode()
             assert (await post(body, {"Sign": sign(body, secret)}))[0] == 200
-        replays = [f'{{"id": {n}, "eventType": "INVOICE_PAID"}}'.encode() for n in (0, 499)]
+        replays = [
+            f'{{"requestId": "sub-1", "id": {n}, "eventType": "INVOICE_PAID"}}'.encode()
+            for n in (0, 499)
+        ]
         for body in replays:
             await post(body, {"Sign": sign(body, secret)})
     assert len(handler.__self__._accepted) == 8  # type: ignore[attr-defined]
@@ -378,7 +383,7 @@ async def test_replay_memory_stays_bounded_under_a_flood_of_events() -> None:
 
 
 SECRET = "whsec-" + "12" * 16
-BODY = b'{"id": 11, "eventType": "INVOICE_PENDING_INTERVENTION", "data": {}}'
+BODY = b'{"requestId": "sub-1", "id": 11, "eventType": "INVOICE_PENDING_INTERVENTION", "data": {}}'
 
 
 @pytest.mark.parametrize(
@@ -430,7 +435,8 @@ async def test_a_delivery_refused_while_the_resolver_is_down_is_accepted_once_it
         resolver = InterventionResolver(client, on_outcome=resolutions.append)
         handler = webhook_handler(SECRET, resolver=resolver)
         body = (
-            b'{"id": 12, "eventType": "INVOICE_PENDING_INTERVENTION", "data": '
+            b'{"requestId": "sub-1", "id": 12, "eventType": "INVOICE_PENDING_INTERVENTION",'
+            b' "data": '
             b'{"parentExternalId": "%s"}}' % invoice.id.encode()
         )
         async for post in serve(handler):

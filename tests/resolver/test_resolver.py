@@ -385,7 +385,10 @@ async def test_non_intervention_event_is_skipped_without_io(world: World) -> Non
     """Only INVOICE_PENDING_INTERVENTION events are acted on; the outcome names the invoice."""
     calls = len(world.fake.calls)
     event = WebhookEvent(
-        event_type=EventType.INVOICE_PAID, data=EventData(parent_external_id="inv-7")
+        request_id="sub-1",
+        id="7",
+        event_type=EventType.INVOICE_PAID,
+        data=EventData(parent_external_id="inv-7"),
     )
     resolution = await InterventionResolver(world.client).resolve(event)
     assert resolution.outcome is Outcome.SKIPPED
@@ -447,7 +450,10 @@ async def test_a_stopped_resolver_refuses_interventions_but_not_other_events(
     seen: list[Resolution] = []
     resolver = InterventionResolver(world.client, on_outcome=seen.append)
     paid = WebhookEvent(
-        event_type=EventType.INVOICE_PAID, data=EventData(parent_external_id="inv-7")
+        request_id="sub-1",
+        id="7",
+        event_type=EventType.INVOICE_PAID,
+        data=EventData(parent_external_id="inv-7"),
     )
     assert await resolver.accept(paid) is False
     assert [(r.invoice_id, r.outcome) for r in seen] == [("inv-7", Outcome.SKIPPED)]
@@ -1088,7 +1094,7 @@ async def test_tampered_webhook_gets_401_and_no_resolution() -> None:
         app = web.Application()
         app.router.add_post("/calypso", webhook_handler("subscription-secret", resolver=resolver))
         body = (
-            b'{"id": 1, "eventType": "INVOICE_PENDING_INTERVENTION",'
+            b'{"requestId": "sub-1", "id": 1, "eventType": "INVOICE_PENDING_INTERVENTION",'
             b' "data": {"parentExternalId": "x"}}'
         )
         headers = {"Sign": sign(body, "subscription-secret")}
@@ -1134,7 +1140,7 @@ async def test_a_stale_answer_to_return_to_paid_is_never_reported_as_held(world:
 
 
 UNKNOWN_TYPE = (
-    '{"id": "inv-1", "type": "SINGLE_V2", "state": "PENDING_INTERVENTION", '
+    '{"id": "inv-1", "type": "SINGLE_V2", "currency": "USDT", "state": "PENDING_INTERVENTION", '
     '"interventionType": "OVERPAY", "isInterventionResolved": false}'
 )
 
@@ -1152,7 +1158,8 @@ async def test_an_absent_resolved_flag_is_not_taken_for_a_closed_intervention(
 ) -> None:
     """COMPLETED with an intervention and no isInterventionResolved: close it."""
     completed = (
-        '{"id": "inv-2", "type": "SINGLE", "state": "COMPLETED", "interventionType": "OVERPAY"'
+        '{"id": "inv-2", "type": "SINGLE", "currency": "USDT", "state": "COMPLETED",'
+        ' "interventionType": "OVERPAY"'
     )
     mock_api.post(f"{BASE_URL}/api/v1/invoice", body=completed + "}")
     mock_api.post(f"{BASE_URL}{CLOSE}", body=completed + ', "isInterventionResolved": true}')
