@@ -34,6 +34,8 @@ from tests.reliability.processes import Balancer, Worker, redis_server
 from tests.stores import redis_server as redis_program
 from tests.stores import redis_url
 
+pytestmark = pytest.mark.processes
+
 OVERPAID = 200
 UNDERPAID = 50
 AMOUNT = Decimal("10.234")

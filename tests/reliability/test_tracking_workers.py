@@ -19,16 +19,20 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from calypso_async import EventType, ServiceType
 from calypso_async.testing import FakeCalypso
 from tests.reliability.processes import Balancer, Worker
 from tests.reliability.test_many_workers import cli, fake_calypso, store_url, until
 
+pytestmark = pytest.mark.processes
+
 __all__ = ["store_url"]  # the fixture, shared with test_many_workers
 
 OVERPAID = 200
 UNDERPAID = 100
-MAX_RPS = 100
+MAX_RPS = 200
 AMOUNT = Decimal("10.234")
 TRACKING = (
     "--max-rps", str(MAX_RPS),
@@ -62,7 +66,7 @@ async def run_tracked(
     webhooks: bool,
     overpaid_count: int = OVERPAID,
     underpaid_count: int = UNDERPAID,
-    pay_after: float = 3.0,
+    pay_after: float = 2.0,
 ) -> tuple[FakeCalypso, int]:
     """Two workers track invoices paid ``pay_after`` s after tracking starts; returns
     the fake (to read its calls) and the polls the workers made."""
