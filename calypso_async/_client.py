@@ -11,7 +11,7 @@ from typing import Any, Self, Unpack
 from ._errors import ConfigurationError
 from ._http import CalypsoSession
 from ._http.observe import Captured, capture
-from ._resources import Account, Customers, Exchanges, Invoices, Payouts, Webhooks
+from ._resources import Account, Customers, Exchanges, Fiat, Invoices, Payouts, Webhooks
 from ._settings import CallOptions, ClientOptions, ClientSettings, Runtime
 
 __all__ = ["ENV_VARIABLES", "CalypsoClient"]
@@ -219,3 +219,8 @@ class CalypsoClient:
     def customers(self) -> Customers:
         """Customer purse operations: create, update, deposit_address, transactions."""
         return Customers(self.session, self.runtime)
+
+    @cached_property
+    def fiat(self) -> Fiat:
+        """Fiat on-ramp operations: order, methods, geos."""
+        return Fiat(self.session, self.runtime)

@@ -7,8 +7,18 @@ the payload with wire names, and declares how its call may be repeated.
 from .account import Account
 from .customers import Customers
 from .exchange import Exchanges
+from .fiat import Fiat
 from .invoices import FINAL_STATES, Invoices
 from .payouts import Payouts
 from .webhooks import Webhooks
 
-__all__ = ["FINAL_STATES", "Account", "Customers", "Exchanges", "Invoices", "Payouts", "Webhooks"]
+__all__ = [
+    "FINAL_STATES",
+    "Account",
+    "Customers",
+    "Exchanges",
+    "Fiat",
+    "Invoices",
+    "Payouts",
+    "Webhooks",
+]

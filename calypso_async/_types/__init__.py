@@ -24,6 +24,7 @@ from .exchange import (
     ExchangeState,
     NetworkData,
 )
+from .fiat import FiatGeo, FiatMethod, FiatOrder
 from .invoice import (
     Autoconversion,
     InterventionType,
@@ -71,6 +72,9 @@ __all__ = [
     "ExchangeQuote",
     "ExchangeRate",
     "ExchangeState",
+    "FiatGeo",
+    "FiatMethod",
+    "FiatOrder",
     "InterventionType",
     "Invoice",
     "InvoicePayment",

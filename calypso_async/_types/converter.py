@@ -23,7 +23,7 @@ from cattrs.errors import BaseValidationError
 from cattrs.gen import make_dict_structure_fn, override
 
 from .._errors import DecodeError
-from . import account, customer, exchange, invoice, payout, webhook  # noqa: F401 - importing them registers their models
+from . import account, customer, exchange, fiat, invoice, payout, webhook  # noqa: F401 - importing them registers their models
 from .base import MODELS, TolerantEnum
 from .fast_structure import compile_structure
 

@@ -21,6 +21,7 @@ from ._currencies import FAKE_CURRENCIES
 from ._delivery import CALYPSO_WEBHOOK_RETRY_DELAYS
 from ._exchange import FAKE_EXCHANGE_LIMITS, FAKE_EXCHANGE_RATES
 from ._fake import FakeCalypso
+from ._fiat import FAKE_FIAT_GEOS, FAKE_FIAT_METHODS
 from ._records import Delivery, FakeCalypsoError, RecordedCall
 from ._rules import FAKE_FIAT_RATES, UNDERPAY_THRESHOLD
 
@@ -29,6 +30,8 @@ __all__ = [
     "FAKE_CURRENCIES",
     "FAKE_EXCHANGE_LIMITS",
     "FAKE_EXCHANGE_RATES",
+    "FAKE_FIAT_GEOS",
+    "FAKE_FIAT_METHODS",
     "FAKE_FIAT_RATES",
     "UNDERPAY_THRESHOLD",
     "Delivery",

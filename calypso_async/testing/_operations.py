@@ -13,6 +13,7 @@ from typing import Any
 from .._types import InvoiceType
 from . import _payloads
 from ._engine import Engine
+from ._fiat import FIAT_ROUTES
 from ._payout_ops import PAYOUT_ROUTES
 from ._purse_routes import PURSE_ROUTES
 
@@ -94,5 +95,6 @@ ROUTES: Mapping[str, Mapping[str, Operation]] = {
     "/api/v1/account": {"POST": _account},
     **PAYOUT_ROUTES,
     **PURSE_ROUTES,
+    **FIAT_ROUTES,
 }
 """Path -> HTTP method -> operation: every path of calypso-api.md the fake serves."""
