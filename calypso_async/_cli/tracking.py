@@ -22,13 +22,14 @@ from typing import Any
 
 from .._client import CalypsoClient
 from .._errors import CalypsoError, ConfigurationError, NotFoundError, StoreError
-from .._resolver import TrackedInvoice
+from .._resolver import RequestBudget, TrackedInvoice
 from .args import PROG, env_problem
 from .worker import DEFAULT_STORE, open_store
 
 __all__ = ["add_parsers", "run"]
 
 _CHECKS_AT_ONCE = 8
+_TRACK_AT_ONCE = 1000
 
 
 def add_parsers(commands: Any) -> None:
@@ -44,6 +45,13 @@ def add_parsers(commands: Any) -> None:
         "--no-check",
         action="store_true",
         help="track without asking Calypso first (the first poll drops an unknown id)",
+    )
+    track.add_argument(
+        "--max-rps",
+        type=int,
+        metavar="N",
+        help="ask Calypso within the store's request budget of N per second, the one "
+        "the workers were given (default: 8 questions at a time, no budget)",
     )
     tracked = commands.add_parser("tracked", help="list the tracked invoices, next due first")
     tracked.add_argument("--store", default=DEFAULT_STORE, help=f"the store ({DEFAULT_STORE})")
@@ -76,10 +84,10 @@ def _ids(args: argparse.Namespace) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-async def _known(ids: list[str], out: Any) -> tuple[list[str], bool]:
+async def _known(ids: list[str], out: Any, budget: RequestBudget | None) -> tuple[list[str], bool]:
     """The ids Calypso knows; whether every one could be checked."""
     try:
-        client = CalypsoClient.from_env()
+        client = CalypsoClient.from_env(event_hooks=budget.event_hooks() if budget else None)
     except ConfigurationError as exc:
         raise ConfigurationError(env_problem(exc) + " (or track with --no-check)") from None
     gate = asyncio.Semaphore(_CHECKS_AT_ONCE)
@@ -109,10 +117,12 @@ async def _track(args: argparse.Namespace, out: Any) -> int:
     try:
         if not hasattr(store, "track"):
             raise ConfigurationError(f"{store.url} cannot track invoices")
-        known, checked = (ids, True) if args.no_check else await _known(ids, out)
-        for invoice_id in known:
-            added = await store.track([invoice_id], 0.0)
-            print(f"{'tracked' if added else 'already'}  {invoice_id}", file=out)
+        budget = None if args.max_rps is None else RequestBudget(store, args.max_rps)  # type: ignore[arg-type]
+        known, checked = (ids, True) if args.no_check else await _known(ids, out, budget)
+        added = 0
+        for start in range(0, len(known), _TRACK_AT_ONCE):
+            added += await store.track(known[start : start + _TRACK_AT_ONCE], 0.0)
+        print(f"tracked {added}, already tracked {len(known) - added}", file=out)
     finally:
         await store.aclose()
     return 0 if checked and len(known) == len(ids) else 1

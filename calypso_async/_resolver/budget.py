@@ -2,10 +2,13 @@
 
 Every attempt a client makes (retries and resends included) first asks the store's
 budget, through the client's ``request`` hook, so the cap holds for all the requests
-Calypso sees from the processes sharing the store, whoever makes them. Polls stop short
-of the whole budget (``poll_share`` of it), so a resolver's reads and writes get in
-when it is short. A ``429`` halves the rate this process asks for; each second without
-one gives one request per second back (AIMD), up to the cap.
+the processes sharing the store send, whoever makes them (as granted: a request that
+takes longer than ``margin`` to leave, or to cross the network, may arrive closer to
+another than a window). Polls stop short of the whole budget (``poll_share`` of it),
+so a resolver's reads and writes get in when it is short. A ``429`` halves the rate at
+which this process polls, at most once a window; each second without one gives one
+request per second back (AIMD), up to the cap. The resolver's calls keep the whole
+budget: they are few, and they must not wait behind another process's polls.
 """
 
 from __future__ import annotations
@@ -46,9 +49,9 @@ class RequestBudget:
         window: The length of the window, in seconds.
         margin: Seconds added to the window when granting, so that requests granted a
             window apart still arrive a window apart despite uneven latency.
-        burst: How many requests may go out back to back: beyond it, grants are
-            spaced evenly over the window (a burst that waits is what uneven latency
-            squeezes into less than a window). ``None``: no spacing.
+        burst: Grants are at least ``window / (max_rps * burst)`` apart, so a window's
+            requests never leave all at once (a burst that waits is what uneven
+            latency squeezes into less than a window). ``None``: no spacing.
         poll_share: The fraction of the budget polls may use (the rest is kept for
             the resolver's calls).
         sleep: How to wait for the budget (``asyncio.sleep``).
@@ -83,6 +86,7 @@ class RequestBudget:
         self._clock = clock
         self._rate = float(max_rps)
         self._changed = clock()
+        self._lowered = -math.inf
         self.granted = 0
         """Requests granted to this process."""
         self.waited = 0.0
@@ -93,13 +97,14 @@ class RequestBudget:
 
     @property
     def rate(self) -> int:
-        """The requests per window this process asks for now (lower after a 429)."""
+        """The requests per window this process polls at now (lower after a 429)."""
         self._recover()
         return max(1, math.floor(self._rate))
 
     def _limit(self, polling: bool) -> int:
-        rate = self.rate
-        return max(1, math.floor(rate * self._poll_share)) if polling else rate
+        if not polling:
+            return self.max_rps
+        return max(1, math.floor(min(self.rate, self.max_rps * self._poll_share)))
 
     async def acquire(self, *, polling: bool = False) -> None:
         """Wait until the store grants one request."""
@@ -107,7 +112,7 @@ class RequestBudget:
         while True:
             limit = self._limit(polling)
             # Spaced so that `burst` grants at most go out within one even share.
-            spacing = 0.0 if self._burst is None else self._window / self.rate / self._burst
+            spacing = 0.0 if self._burst is None else self._window / self.max_rps / self._burst
             wait = await self.store.grant(limit, window, spacing)
             if wait <= 0:
                 self.granted += 1
@@ -116,11 +121,14 @@ class RequestBudget:
             await self._sleep(wait)
 
     def lower(self) -> None:
-        """A 429: halve the rate this process asks for (at least 1)."""
+        """A 429: halve the rate this process polls at (at least 1), once a window."""
+        now = self._clock()
+        if now - self._lowered < self._window:
+            return  # the answers to one window's requests are one signal
         self._recover()
         self._rate = max(1.0, self._rate / 2)
-        self._changed = self._clock()
-        logger.info("429 from Calypso: the request budget is down to %d/s", self.rate)
+        self._changed = self._lowered = now
+        logger.info("429 from Calypso: polls are down to %d/s", self.rate)
 
     def _recover(self) -> None:
         if self._rate >= self.max_rps:

@@ -53,6 +53,7 @@ class PollSchedule:
             next poll (to see it ``COMPLETED`` and stop tracking it).
         relax: How many times less often quiet and fresh invoices are polled while
             webhooks are heard.
+        heard_for: How long after the last webhook they count as heard.
     """
 
     fresh: float = 15.0
@@ -64,6 +65,7 @@ class PollSchedule:
     intervention: float = 60.0
     after_event: float = 2.0
     relax: float = 10.0
+    heard_for: float = 300.0
 
     def __attrs_post_init__(self) -> None:
         for field in attrs.fields(type(self)):

@@ -13,6 +13,7 @@ import itertools
 import logging
 import os
 import socket
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Self, TypeAlias
 
@@ -135,7 +136,7 @@ class InterventionResolver:
         """This resolver's name in the store's claims."""
         self._on_outcome = on_outcome
         self._client = client
-        self._listeners: list[Callable[[Resolution], Awaitable[None]]] = []
+        self._listeners: list[weakref.WeakMethod[Callable[[Resolution], Awaitable[None]]]] = []
         self._telemetry: ResolverTelemetry | None = None
         if client.settings.telemetry is not None:
             from .telemetry import ResolverTelemetry  # OpenTelemetry: an optional extra
@@ -168,8 +169,10 @@ class InterventionResolver:
         return self._client
 
     def _listen(self, listener: Callable[[Resolution], Awaitable[None]]) -> None:
-        # Called with every resolution before on_outcome (invoice tracking listens).
-        self._listeners.append(listener)
+        # Called with every resolution before on_outcome (invoice tracking listens); held
+        # weakly, so that a tracker dropped by its owner is not kept alive here.
+        self._listeners = [ref for ref in self._listeners if ref() is not None]
+        self._listeners.append(weakref.WeakMethod(listener))
 
     @property
     def store(self) -> ResolverStore:
@@ -329,7 +332,10 @@ class InterventionResolver:
                     "calypso_writes": resolution.writes,
                 },
             )
-        for listener in self._listeners:
+        for ref in self._listeners:
+            listener = ref()
+            if listener is None:
+                continue
             try:
                 await listener(resolution)
             except Exception:

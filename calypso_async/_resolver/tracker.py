@@ -15,6 +15,7 @@ outcome (resolved, or held for a human) ends it too.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -30,11 +31,13 @@ from .._errors import (
     AuthenticationError,
     CalypsoError,
     ConfigurationError,
+    ErrorCode,
     LifecycleError,
     NotFoundError,
     StoreError,
 )
 from .._types import EventType, Invoice, InvoiceState, WebhookEvent
+from . import reasons
 from .budget import polling
 from .intervals import PollSchedule
 from .policy import Outcome, Resolution
@@ -47,11 +50,19 @@ __all__ = ["InvoiceChange", "InvoiceTracker"]
 
 logger = logging.getLogger("calypso_async.resolver")
 
-_FINAL_EVENTS = frozenset({EventType.INVOICE_EXPIRED, EventType.INVOICE_COMPLIANCE_DECLINED})
-_PAID_EVENTS = frozenset(
-    {EventType.INVOICE_PAID, EventType.INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED}
+_HURRYING_EVENTS = frozenset(
+    {
+        EventType.INVOICE_PAID,
+        EventType.INVOICE_TRANSLATION_TO_ACCOUNT_COMPLETED,
+        EventType.INVOICE_EXPIRED,
+        EventType.INVOICE_COMPLIANCE_DECLINED,
+    }
 )
 _RETRY_AFTER_ERROR = 30.0
+_PAUSE_AFTER_REFUSAL = 60.0
+"""Seconds every poll waits after Calypso refused the credentials (401/403)."""
+_TRACK_AT_ONCE = 1000
+_LEFT_FOR_A_HUMAN = frozenset({str(Outcome.HELD), str(Outcome.FAILED)})
 
 
 @attrs.frozen
@@ -128,6 +139,10 @@ class InvoiceTracker:
         self._polls: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._heard_at = -math.inf
+        self._in_flight: set[str] = set()
+        self._paused_until = -math.inf
+        # A poll ends well inside its lease, so no other process takes the invoice.
+        self._poll_timeout = self._lease * 0.8
         self.polls = 0
         """Polls this tracker made."""
         resolver._listen(self._resolved)
@@ -151,7 +166,9 @@ class InvoiceTracker:
         """
         ids = [checks.identifier("invoice_id", i) for i in invoice_ids]
         delay = checks.seconds("first_poll", first_poll, allow_zero=True)
-        added = await self._store.track(ids, delay)
+        added = 0
+        for start in range(0, len(ids), _TRACK_AT_ONCE):  # short transactions, loop free
+            added += await self._store.track(ids[start : start + _TRACK_AT_ONCE], delay)
         self._wake.set()
         return added
 
@@ -166,24 +183,26 @@ class InvoiceTracker:
     async def heard(self, event: WebhookEvent) -> None:
         """Note a verified webhook (pass it as ``webhook_handler``'s ``on_event``).
 
-        Webhooks being heard makes quiet invoices wait longer between polls; an
-        expiry or a declined compliance check ends tracking; a payment brings the
-        invoice's next poll forward, to see it ``COMPLETED``.
+        Webhooks being heard makes quiet invoices wait longer between polls (for
+        ``heard_for`` seconds after the last one); a payment, an expiry or a declined
+        compliance check brings the invoice's next poll forward, to see it final and
+        stop tracking it. It never fails the delivery: a store it cannot reach is
+        logged, as the next poll comes anyway.
         """
         self._heard_at = time.monotonic()
         invoice_id = event.invoice_id
-        if invoice_id is None:
+        if invoice_id is None or event.event_type not in _HURRYING_EVENTS:
             return
-        if event.event_type in _FINAL_EVENTS:
-            if await self._store.untrack(invoice_id):
-                logger.info("invoice %s: %s, no longer tracked", invoice_id, event.event_type)
-        elif event.event_type in _PAID_EVENTS and await self._store.hurry(
-            invoice_id, self._schedule.after_event
-        ):
-            self._wake.set()
+        try:
+            if await self._store.hurry(invoice_id, self._schedule.after_event):
+                self._wake.set()
+        except Exception as exc:  # a hint only: the delivery must still be answered 200
+            logger.warning(
+                "invoice %s: tracking could not note %s (%s)", invoice_id, event.event_type, exc
+            )
 
     def _hearing(self) -> bool:
-        return time.monotonic() - self._heard_at < self._schedule.fresh_for
+        return time.monotonic() - self._heard_at < self._schedule.heard_for
 
     async def _resolved(self, resolution: Resolution) -> None:
         invoice_id = resolution.invoice_id
@@ -197,17 +216,21 @@ class InvoiceTracker:
     async def poll_due(self) -> int:
         """Take what is due (up to the free slots) and start polling it; return how many."""
         free = self._concurrency - len(self._polls)
-        if free <= 0:
+        if free <= 0 or time.monotonic() < self._paused_until:
             return 0
         due = await self._store.take_due(min(free, self._batch), self._lease)
         for tracked in due:
+            if tracked.invoice_id in self._in_flight:
+                continue  # its poll here outlived the lease: one at a time all the same
+            self._in_flight.add(tracked.invoice_id)
             task = asyncio.create_task(self._poll(tracked), name=f"poll {tracked.invoice_id}")
             self._polls.add(task)
-            task.add_done_callback(self._polled)
+            task.add_done_callback(functools.partial(self._polled, tracked.invoice_id))
         return len(due)
 
-    def _polled(self, task: asyncio.Task[None]) -> None:
+    def _polled(self, invoice_id: str, task: asyncio.Task[None]) -> None:
         self._polls.discard(task)
+        self._in_flight.discard(invoice_id)
         self._wake.set()
         if not task.cancelled() and (error := task.exception()) is not None:
             logger.error("a poll failed unexpectedly", exc_info=error)
@@ -221,25 +244,24 @@ class InvoiceTracker:
         invoice_id = tracked.invoice_id
         self.polls += 1
         try:
-            with polling():
-                invoice = await self._client.invoices.get(invoice_id)
-        except NotFoundError:
-            await self._store.untrack(invoice_id)
-            logger.warning("invoice %s: Calypso does not know it; no longer tracked", invoice_id)
-            await self._changed(InvoiceChange(invoice_id, tracked.state, None, True))
-            return
-        except CalypsoError as exc:
-            level = logging.ERROR if isinstance(exc, AuthenticationError) else logging.WARNING
-            logger.log(level, "invoice %s: poll failed (%s); tried again later", invoice_id, exc)
-            await self._store.reschedule(invoice_id, _RETRY_AFTER_ERROR, tracked.state)
+            async with asyncio.timeout(self._poll_timeout):
+                with polling():
+                    invoice = await self._client.invoices.get(invoice_id)
+        except (CalypsoError, TimeoutError) as exc:
+            await self._failed(tracked, exc)
             return
         state = str(invoice.state)
-        if invoice.state is InvoiceState.PENDING_INTERVENTION and invoice.supports_interventions:
-            try:
-                await self._resolver.accept(invoice_id)
-            except (StoreError, LifecycleError) as exc:
-                logger.warning("invoice %s: the resolver cannot take it now (%s)", invoice_id, exc)
-        delay = self._schedule.next_poll(invoice, datetime.now(UTC), heard=self._hearing())
+        final = False
+        if invoice.type.is_known and not invoice.supports_interventions:
+            final = True  # a type that never has an intervention: nothing to watch for
+            logger.info("invoice %s: a %s invoice has no interventions", invoice_id, invoice.type)
+        elif reasons.nothing_to_do(invoice) is None:
+            final = await self._hand_over(invoice_id)
+        delay = (
+            None
+            if final
+            else self._schedule.next_poll(invoice, datetime.now(UTC), heard=self._hearing())
+        )
         if delay is None:
             await self._store.untrack(invoice_id)
             logger.info("invoice %s: %s, no longer tracked", invoice_id, state)
@@ -247,6 +269,48 @@ class InvoiceTracker:
             await self._store.reschedule(invoice_id, delay, state)
         if state != tracked.state or delay is None:
             await self._changed(InvoiceChange(invoice_id, tracked.state, invoice, delay is None))
+
+    async def _hand_over(self, invoice_id: str) -> bool:
+        """Give an open intervention to the resolver; ``True`` when it waits for a human."""
+        outcome = await self._store.last_outcome(invoice_id)
+        if outcome in _LEFT_FOR_A_HUMAN:
+            # Held, or failed for good (parked): running it again would only repeat
+            # what a human must now look at (calypso-async held / failed).
+            logger.info("invoice %s: %s, left for a human", invoice_id, outcome)
+            return True
+        try:
+            await self._resolver.accept(invoice_id)
+        except Exception as exc:  # a full queue, a store away: the next poll tries again
+            logger.warning("invoice %s: the resolver cannot take it now (%s)", invoice_id, exc)
+        return False
+
+    async def _failed(self, tracked: TrackedInvoice, error: BaseException) -> None:
+        invoice_id = tracked.invoice_id
+        if isinstance(error, NotFoundError) and error.code is ErrorCode.NOT_FOUND:
+            # Calypso's own "no such invoice" (004): final. A bare 404, from a proxy or a
+            # wrong base URL, is an outage and must not empty the schedule.
+            await self._store.untrack(invoice_id)
+            logger.warning("invoice %s: Calypso does not know it; no longer tracked", invoice_id)
+            await self._changed(InvoiceChange(invoice_id, tracked.state, None, True))
+            return
+        if isinstance(error, AuthenticationError):
+            if time.monotonic() >= self._paused_until:
+                logger.error(
+                    "Calypso refused the credentials (%s): polls wait %g s",
+                    error,
+                    _PAUSE_AFTER_REFUSAL,
+                )
+            self._paused_until = time.monotonic() + _PAUSE_AFTER_REFUSAL
+            await self._store.reschedule(invoice_id, _PAUSE_AFTER_REFUSAL, tracked.state)
+            return
+        # Never sooner than its state's own interval: an outage must not bring more polls.
+        quiet = tracked.state == str(InvoiceState.PENDING_PAYMENT)
+        delay = max(
+            _RETRY_AFTER_ERROR, self._schedule.quiet if quiet else self._schedule.intervention
+        )
+        what = "no answer in time" if isinstance(error, TimeoutError) else str(error)
+        logger.warning("invoice %s: poll failed (%s); again in %g s", invoice_id, what, delay)
+        await self._store.reschedule(invoice_id, delay, tracked.state)
 
     async def _changed(self, change: InvoiceChange) -> None:
         if change.invoice is not None:
@@ -272,8 +336,13 @@ class InvoiceTracker:
                 if await self.poll_due():
                     continue
                 wait = await self._store.next_due()
+                if time.monotonic() < self._paused_until:
+                    wait = self._paused_until - time.monotonic()
             except StoreError as exc:
                 logger.warning("tracking cannot reach the store (%s); trying again", exc)
+                wait = 1.0
+            except Exception:  # a bug must not end tracking silently
+                logger.exception("invoice tracking failed; going on in 1 s")
                 wait = 1.0
             self._wake.clear()
             pause = self._idle if wait is None else min(max(wait, 0.01), self._idle)

@@ -86,6 +86,10 @@ class TrackingStore(Protocol):
         """How many invoices are tracked."""
         ...
 
+    async def last_outcome(self, invoice_id: str) -> str | None:
+        """The outcome the store keeps for ``invoice_id`` (``HELD``, ``FAILED``, ...)."""
+        ...
+
     async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:
         """Ask the budget for one request: ``0.0`` when granted (and logged).
 

@@ -81,21 +81,36 @@ async def test_polls_leave_a_share_of_the_budget_to_the_resolver() -> None:
     assert clock.sleeps == [pytest.approx(1.0)]
 
 
-async def test_a_429_halves_the_rate_and_each_quiet_second_gives_one_back() -> None:
-    """AIMD: 10 -> 5 at once, 8 three seconds later, 10 again after five."""
+async def test_a_429_halves_the_polls_once_a_window_and_quiet_seconds_give_back() -> None:
+    """AIMD: 10 -> 5 at once (more 429s in that window change nothing), 8 three
+    seconds later, 10 again after five; never below one."""
     clock = Clock()
     b = budget(clock, 10)
+    b.lower()
     b.lower()
     assert b.rate == 5
     clock.now += 3.0
     assert b.rate == 8
     clock.now += 10.0
     assert b.rate == 10
-    for _ in range(3):
+    for _ in range(5):
+        clock.now += 1.0
         b.lower()
-    assert b.rate == 1
-    b.lower()
     assert b.rate == 1, "never below one request per window"
+
+
+async def test_after_a_429_the_resolvers_calls_keep_the_whole_budget() -> None:
+    """Polls drop to the lowered rate; reads and writes of the resolver do not."""
+    clock = Clock()
+    b = budget(clock, 10)
+    b.lower()
+    for _ in range(5):
+        await b.acquire(polling=True)
+    for _ in range(5):
+        await b.acquire()
+    assert clock.sleeps == []
+    await b.acquire(polling=True)
+    assert clock.sleeps, "the sixth poll in the window waits"
 
 
 async def test_a_clients_every_attempt_asks_the_budget() -> None:
@@ -107,7 +122,7 @@ async def test_a_clients_every_attempt_asks_the_budget() -> None:
         async with fake.client(event_hooks=b.event_hooks(), sleep=clock.sleep) as client:
             await client.account.balances()
             assert b.granted == 2
-            assert b.rate == 2
+            assert b.rate == 2, "the 429 halved the polls' rate"
             for _ in range(3):
                 await client.account.balances()
     assert b.granted == 5

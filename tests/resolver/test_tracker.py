@@ -16,6 +16,7 @@ import pytest
 
 from calypso_async import (
     ConfigurationError,
+    Decision,
     EventData,
     EventType,
     InterventionResolver,
@@ -24,6 +25,7 @@ from calypso_async import (
     InvoiceTracker,
     PollSchedule,
     Resolution,
+    StoreError,
     WebhookEvent,
 )
 from calypso_async.stores import MemoryStore, SQLiteStore
@@ -148,16 +150,106 @@ async def test_a_quiet_invoice_is_polled_again_later_and_an_expired_one_dropped(
     assert await tracker.tracked() == []
 
 
-async def test_webhooks_end_tracking_or_bring_the_next_poll_forward(world: World) -> None:
-    """INVOICE_EXPIRED untracks without a poll; INVOICE_PAID makes the invoice due soon."""
+async def test_webhooks_bring_the_next_poll_forward(world: World) -> None:
+    """INVOICE_PAID and INVOICE_EXPIRED make the invoice due soon, to read it final;
+    other events change nothing."""
     resolver = InterventionResolver(world.client, store=MemoryStore())
     tracker = InvoiceTracker(resolver, schedule=PollSchedule(after_event=1.0))
-    await tracker.track("inv-a", "inv-b", first_poll=600.0)
+    await tracker.track("inv-a", "inv-b", "inv-c", first_poll=600.0)
     await tracker.heard(event("inv-a", EventType.INVOICE_EXPIRED))
     await tracker.heard(event("inv-b", EventType.INVOICE_PAID))
-    (left,) = await tracker.tracked()
-    assert left.invoice_id == "inv-b"
-    assert left.due == pytest.approx(world.now + 1.0)
+    await tracker.heard(event("inv-c", EventType.INVOICE_CREATE_INVOICE))
+    due = {t.invoice_id: t.due - world.now for t in await tracker.tracked()}
+    assert due == {"inv-a": pytest.approx(1.0), "inv-b": pytest.approx(1.0), "inv-c": 600.0}
+
+
+async def test_a_store_failure_never_fails_a_webhook_delivery(world: World) -> None:
+    """heard() is a hint: a store that cannot answer is logged, not raised."""
+
+    class Broken(MemoryStore):
+        async def hurry(self, invoice_id: str, delay: float) -> bool:
+            raise StoreError("memory://: away")
+
+    tracker = InvoiceTracker(InterventionResolver(world.client, store=Broken()))
+    await tracker.heard(event("inv-a", EventType.INVOICE_PAID))
+
+
+async def test_an_intervention_that_failed_for_good_is_left_for_a_human(world: World) -> None:
+    """A parked FAILED run is not started again by every poll: tracking ends."""
+
+    def broken(_: object) -> Decision:
+        raise RuntimeError("the policy is broken")
+
+    store = MemoryStore()
+    seen = Seen()
+    resolver = InterventionResolver(
+        world.client, broken, store=store, retry_failed=0, on_outcome=seen.outcomes.append
+    )
+    tracker = InvoiceTracker(resolver, schedule=PollSchedule(intervention=1.0))
+    invoice = await world.intervention("10.50")
+    async with resolver:
+        await tracker.track(invoice.id)
+        await settle_all(tracker, resolver)
+        world.now += 1.0
+        await settle_all(tracker, resolver)
+    assert [str(r.outcome) for r in seen.outcomes] == ["FAILED"]
+    assert await tracker.tracked() == []
+
+
+async def test_a_completed_invoice_with_its_intervention_open_is_closed(world: World) -> None:
+    """Returned to paid, then the worker died before closing: a poll hands it over."""
+    invoice = await world.intervention("10.50")
+    await world.client.invoices.return_to_paid(invoice.id)
+    await world.fake.settle(invoice.id)
+    resolver = InterventionResolver(world.client, store=MemoryStore())
+    tracker = InvoiceTracker(resolver)
+    async with resolver:
+        await tracker.track(invoice.id)
+        await settle_all(tracker, resolver)
+    assert world.writes(invoice.id) == (1, 1)
+    assert world.fake.returns_to_paid == {invoice.id: 1}
+    assert await tracker.tracked() == []
+
+
+async def test_a_bare_404_is_an_outage_not_an_unknown_invoice(world: World) -> None:
+    """Only Calypso's 004 ends tracking: a proxy's 404 keeps the invoice, for later."""
+    resolver = InterventionResolver(world.client, store=MemoryStore())
+    tracker = InvoiceTracker(resolver)
+    invoice = await world.client.invoices.create_single(
+        amount=AMOUNT, currency="USDT", description="x"
+    )
+    await tracker.track(invoice.id)
+    world.fake.fail("/api/v1/invoice", 404, body=b"<html>Not Found</html>")
+    await tracker.poll_due()
+    await tracker.join()
+    (kept,) = await tracker.tracked()
+    assert kept.due - world.now >= 30.0
+
+
+async def test_refused_credentials_pause_every_poll(world: World) -> None:
+    """A 401 is logged once and no poll is sent until the pause is over."""
+    resolver = InterventionResolver(world.client, store=MemoryStore())
+    tracker = InvoiceTracker(resolver)
+    await tracker.track("inv-a", "inv-b")
+    world.fake.fail("/api/v1/invoice", 401)
+    tracker._concurrency = 1  # one poll meets the 401 before the other is taken
+    assert await tracker.poll_due() == 1
+    await tracker.join()
+    assert await tracker.poll_due() == 0, "paused"
+    assert len(world.fake.calls_to("/api/v1/invoice")) == 1
+
+
+async def test_an_invoice_type_without_interventions_is_not_tracked(world: World) -> None:
+    """An UNLIMITED invoice never has an intervention: its first poll ends tracking."""
+    seen = Seen()
+    resolver = InterventionResolver(world.client, store=MemoryStore())
+    tracker = InvoiceTracker(resolver, on_change=seen.changes.append)
+    invoice = await world.client.invoices.create_unlimited(currency="USDT", description="x")
+    await tracker.track(invoice.id)
+    await tracker.poll_due()
+    await tracker.join()
+    assert await tracker.tracked() == []
+    assert [c.final for c in seen.changes] == [True]
 
 
 async def test_track_refuses_bad_ids_before_any_io(world: World) -> None:

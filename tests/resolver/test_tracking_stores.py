@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from calypso_async import Outcome
+from calypso_async._resolver.ports import OutcomeRecord
 from calypso_async._resolver.tracking import TrackingStore
-from tests.stores import KINDS, Stores, stores_of
+from tests.stores import KINDS, Stores, stores_of, take
 
 
 @pytest.fixture(params=KINDS)
@@ -144,3 +146,26 @@ async def test_tracking_survives_a_restart(stores: Stores) -> None:
     await first.aclose()
     later: Any = stores.store()
     assert [t.invoice_id for t in await later.tracked()] == ["inv-1"]
+
+
+async def test_a_clock_set_back_does_not_stall_the_budget(stores: Stores) -> None:
+    """Grants stamped ahead of the clock are forgotten, not waited for."""
+    store, _ = two(stores)
+    for _ in range(3):
+        assert await store.grant(3, 1.0, 0.01) == 0.0
+        stores.clock.advance(0.02)
+    stores.clock.advance(-600.0)
+    assert await store.grant(3, 1.0, 0.01) == 0.0
+
+
+async def test_the_last_outcome_of_an_invoice_is_read_by_any_process(stores: Stores) -> None:
+    """What a run left (HELD here) is what a tracker elsewhere reads; none before."""
+    first, second = two(stores)
+    resolver_store: Any = first
+    assert await second.last_outcome("inv-1") is None
+    await resolver_store.accept("inv-1")
+    claim = await take(resolver_store, "worker-a")
+    assert claim is not None
+    record = OutcomeRecord("inv-1", Outcome.HELD, "UNDERPAY held", 0.0, (), 1)
+    await resolver_store.release(claim, record)
+    assert await second.last_outcome("inv-1") == "HELD"

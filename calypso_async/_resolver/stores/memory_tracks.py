@@ -12,6 +12,7 @@ import heapq
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..ports import OutcomeRecord
 from ..tracking import TrackedInvoice
 
 __all__ = ["MemoryTracks"]
@@ -60,7 +61,8 @@ class MemoryTracks:
 
     __book: _Book | None = None
 
-    if TYPE_CHECKING:  # MemoryStore's clock
+    if TYPE_CHECKING:  # MemoryStore's
+        _outcomes: collections.OrderedDict[str, OutcomeRecord]
 
         def _now(self) -> float: ...
 
@@ -133,11 +135,18 @@ class MemoryTracks:
         """How many invoices are tracked."""
         return len(self._book.tracks)
 
+    async def last_outcome(self, invoice_id: str) -> str | None:
+        """The outcome kept for ``invoice_id``."""
+        record = self._outcomes.get(invoice_id)
+        return None if record is None else str(record.outcome)
+
     async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:
         """One request from the budget (see ``TrackingStore.grant``)."""
         grants, now = self._book.grants, self._now()
         while grants and grants[0] <= now - window:
             grants.popleft()
+        while grants and grants[-1] > now + spacing:  # the clock was set back
+            grants.pop()
         wait = grants[-1] + spacing - now if grants and spacing > 0 else 0.0
         if len(grants) >= limit:
             # The grant that must leave the window first for this caller to fit.

@@ -102,6 +102,11 @@ local window = tonumber(ARGV[3])
 local spacing = tonumber(ARGV[4])
 local wait = 0
 local newest = redis.call('LINDEX', KEYS[1], 0)
+if newest and tonumber(newest) > now + spacing then
+  -- stamped ahead of the clock (it was set back): forget rather than wait for them
+  redis.call('DEL', KEYS[1])
+  newest = false
+end
 if newest and spacing > 0 then wait = tonumber(newest) + spacing - now end
 local nth = redis.call('LINDEX', KEYS[1], limit - 1)
 if nth and tonumber(nth) > now - window then
@@ -224,6 +229,12 @@ class RedisTracks:
     async def tracked_count(self) -> int:
         """How many invoices are tracked."""
         return int(await self._call(lambda r: r.zcard(self._due_key)))
+
+    async def last_outcome(self, invoice_id: str) -> str | None:
+        """The outcome kept for ``invoice_id``."""
+        key = self._prefix + "outcome:" + invoice_id
+        found = await self._call(lambda r: r.hget(key, "outcome"))
+        return None if found is None else str(found)
 
     async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:
         """One request from the budget (see ``TrackingStore.grant``)."""

@@ -22,6 +22,7 @@ __all__ = [
     "SQLiteTracks",
     "grant",
     "hurry",
+    "last_outcome",
     "next_due",
     "reschedule",
     "take_due",
@@ -120,9 +121,29 @@ def tracked_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM tracked").fetchone()[0])
 
 
-def grant(conn: sqlite3.Connection, limit: int, window: float, spacing: float, now: float) -> float:
-    """One request from the budget: ``0.0`` and logged, or the seconds to wait."""
-    conn.execute("DELETE FROM grants WHERE at <= ?", (now - window,))
+@_reads
+def last_outcome(conn: sqlite3.Connection, invoice_id: str) -> str | None:
+    """The outcome kept for ``invoice_id``."""
+    row = conn.execute("SELECT outcome FROM outcomes WHERE invoice_id = ?", (invoice_id,))
+    found = row.fetchone()
+    return None if found is None else str(found[0])
+
+
+def grant(
+    conn: sqlite3.Connection,
+    limit: int,
+    window: float,
+    spacing: float,
+    clock: Callable[[], float],
+) -> float:
+    """One request from the budget: ``0.0`` and logged, or the seconds to wait.
+
+    The time is read once the write lock is held: a grant waited for behind another
+    process's transaction is stamped when it is made, not when it was asked for. Grants
+    stamped ahead of the clock (it was set back) are dropped rather than waited for.
+    """
+    now = clock()
+    conn.execute("DELETE FROM grants WHERE at <= ? OR at > ?", (now - window, now + spacing))
     wait = 0.0
     if spacing > 0:
         newest = conn.execute("SELECT MAX(at) FROM grants").fetchone()[0]
@@ -182,6 +203,10 @@ class SQLiteTracks:
         """How many invoices are tracked."""
         return await self._run(tracked_count)
 
+    async def last_outcome(self, invoice_id: str) -> str | None:
+        """The outcome kept for ``invoice_id``."""
+        return await self._run(last_outcome, invoice_id)
+
     async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:
         """One request from the budget (see ``TrackingStore.grant``)."""
-        return await self._run(grant, limit, window, spacing, self._clock())
+        return await self._run(grant, limit, window, spacing, self._clock)
