@@ -233,9 +233,10 @@ async def _work(args: argparse.Namespace, out: Any) -> int:
                 resend_hold=args.resend_hold,
                 lease=args.lease,
             )
-            tracker = InvoiceTracker(
-                resolver, schedule=schedule, concurrency=args.concurrency, lease=args.lease
-            )
+            # A poll holds its invoice for the tracker's own lease (30 s): a poll waiting
+            # for the request budget must not lose it, and two polls at once are only
+            # wasteful, never unsafe, so it need not be as short as a claim's.
+            tracker = InvoiceTracker(resolver, schedule=schedule, concurrency=args.concurrency)
             async with resolver:
                 async with tracker:
                     if args.no_listen:
