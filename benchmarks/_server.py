@@ -18,6 +18,7 @@ from ._stats import child_cpu_seconds
 
 _START_TIMEOUT = 20.0
 _STOP_TIMEOUT = 5.0
+_LINE_LIMIT = 1 << 26  # `create` answers every id on one line: 100,000 take 3.7 MB
 
 
 class FakeServerError(RuntimeError):
@@ -65,6 +66,7 @@ class FakeServerProcess:
             *self._args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            limit=_LINE_LIMIT,
         )
         try:
             assert self._process.stdout is not None
@@ -109,6 +111,24 @@ class FakeServerProcess:
         if answer != "ok":
             raise FakeServerError(f"pay {invoice_id} {amount}: {rest}")
         return rest.rsplit(" ", 1)[-1]
+
+    async def create_many(self, count: int, amount: str) -> list[str]:
+        """Make ``count`` invoices of ``amount`` USDT inside the fake (no API calls)."""
+        reply = await self.command(f"create {count} {amount}")
+        answer, *ids = reply.split()
+        if answer != "ok":
+            raise FakeServerError(f"create {count} {amount}: {reply}")
+        return ids
+
+    async def arrivals(self, start: int = 0) -> tuple[int, int, int, float]:
+        """Requests the fake received: (total so far, from the ``start``-th on, the most
+        of those in any second, seconds from the first of those to the last)."""
+        reply = await self.command(f"arrivals {start}")
+        answer, *words = reply.split()
+        if answer != "ok":
+            raise FakeServerError(f"arrivals {start}: {reply}")
+        total, count, busiest, span = words
+        return int(total), int(count), int(busiest), float(span)
 
     async def drain(self) -> None:
         """Wait until the commands written so far have left this process."""

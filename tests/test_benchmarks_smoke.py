@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import instructions, micro, poll, resolver
+from benchmarks import instructions, micro, poll, resolver, watch
 
 ROW_FIELDS = {
     "variant",
@@ -97,6 +97,31 @@ def test_store_benchmark_runs_worker_processes_on_each_store(
         assert run["interventions_per_s"] is not None
     assert runs["sqlite", 2]["store_operations_per_resolution"] > 0
     assert "SUMMARY resolver-stores: " in capsys.readouterr().out
+
+
+def test_watch_benchmark_tracks_within_the_budget_and_watches_with_wait_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny watch run: the tracker with and without webhooks and wait_for, every
+    figure reported, the paid sample seen, the targets judged."""
+    output = tmp_path / "watch.json"
+    argv = ["--invoices", "30", "--max-rps", "50", "--pay", "2", "--cycles", "1.5"]
+    argv += ["--output", str(output), "--quiet"]
+
+    assert watch.main(argv) == 0
+
+    data = json.loads(output.read_text())
+    results = {result["variant"]: result for result in data["results"]}
+    assert set(results) == {"tracker", "tracker-webhooks", "wait-for"}
+    for result in results.values():
+        assert result["requests"] > 0
+        assert result["done"] == result["paid"] == 2
+        for field in ("cpu_us_per_poll", "rss_growth_mb", "wait_p50_s", "wait_p95_s"):
+            assert result[field] is not None
+    assert results["tracker"]["polls"] >= 30
+    assert results["tracker"]["busiest_second"] <= 50
+    assert len(data["targets"]) == 6
+    assert "SUMMARY watch: " in capsys.readouterr().out
 
 
 def test_micro_benchmark_times_every_step(

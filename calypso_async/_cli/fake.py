@@ -5,8 +5,13 @@ line, and answers each with one line (``ok ID STATE`` or ``error MESSAGE``); the
 the input stops it. This is how another process (a script, a benchmark) pays invoices::
 
     pay ID AMOUNT     mempool ID     settle ID     expire ID     returns ID
+    create COUNT AMOUNT     arrivals FROM
 
 ``returns ID`` answers ``ok ID N``: the return-to-paid calls carried out for the invoice.
+``create COUNT AMOUNT`` makes COUNT single USDT invoices at once, without the API, and
+answers ``ok ID ID ...``. ``arrivals FROM`` answers ``ok TOTAL COUNT BUSIEST SPAN`` about
+the requests received from the FROM-th on (0 is the first): TOTAL received so far, COUNT
+of them, the most in any second, and the seconds from the first of them to the last.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from .._core.checks import is_loopback
@@ -79,6 +86,8 @@ _COMMAND_ARGS = {
     "settle": ("ID",),
     "expire": ("ID",),
     "returns": ("ID",),
+    "create": ("COUNT", "AMOUNT"),
+    "arrivals": ("FROM",),
 }
 _COMMAND_USAGE = ", ".join(" ".join((name, *words)) for name, words in _COMMAND_ARGS.items())
 
@@ -110,11 +119,49 @@ async def _command(fake: FakeCalypso, line: str) -> str:
         return f"error {name} takes {len(expected)} argument(s): {usage}"
     if name == "returns":  # how many return-to-paid calls the fake carried out
         return f"ok {words[0]} {fake.returns_to_paid.get(words[0], 0)}"
+    if name in ("create", "arrivals"):
+        try:
+            return _CREATE_OR_ARRIVALS[name](fake, *words)
+        except ValueError as exc:
+            return f"error {exc}"
     try:
         invoice = await getattr(fake, name)(*words)
     except (FakeCalypsoError, ValueError) as exc:
         return f"error {exc}"
     return f"ok {invoice['id']} {invoice['state']}"
+
+
+def _create_many(fake: FakeCalypso, count: str, amount: str) -> str:
+    from .._types import InvoiceType
+    from ..testing._invoice import InvoiceDraft
+
+    number = int(count)
+    if number < 1:
+        raise ValueError(f"create needs a COUNT of 1 or more, not {count}")
+    try:
+        price = Decimal(amount)
+    except InvalidOperation:
+        raise ValueError(f"create needs an AMOUNT such as 10.234, not {amount!r}") from None
+    if not price.is_finite() or price <= 0:
+        raise ValueError(f"create needs an AMOUNT above 0, not {amount}")
+    draft = InvoiceDraft(type=InvoiceType.SINGLE, currency="USDT", description="", amount=price)
+    engine = fake._engine  # many invoices at once, faster than as many API calls
+    return "ok " + " ".join(engine.create(draft).id for _ in range(number))
+
+
+def _arrivals(fake: FakeCalypso, start: str) -> str:
+    calls = fake._engine.calls
+    times = sorted(call.at for call in calls[int(start) :])
+    busiest, first = 0, 0
+    for last, at in enumerate(times):
+        while times[first] <= at - 1.0:
+            first += 1
+        busiest = max(busiest, last - first + 1)
+    span = times[-1] - times[0] if times else 0.0
+    return f"ok {len(calls)} {len(times)} {busiest} {span:.6f}"
+
+
+_CREATE_OR_ARRIVALS: dict[str, Callable[..., str]] = {"create": _create_many, "arrivals": _arrivals}
 
 
 async def _run_commands(fake: FakeCalypso, out: Any, stop: asyncio.Event) -> None:

@@ -87,6 +87,9 @@ class RequestBudget:
         self._rate = float(max_rps)
         self._changed = clock()
         self._lowered = -math.inf
+        # One asker per priority at a time: waiters woken together would each ask the
+        # store again, and all but one be refused (a store operation each).
+        self._asking = {True: asyncio.Lock(), False: asyncio.Lock()}
         self.granted = 0
         """Requests granted to this process."""
         self.waited = 0.0
@@ -108,6 +111,10 @@ class RequestBudget:
 
     async def acquire(self, *, polling: bool = False) -> None:
         """Wait until the store grants one request."""
+        async with self._asking[polling]:
+            await self._acquire(polling)
+
+    async def _acquire(self, polling: bool) -> None:
         window = self._window + self._margin
         while True:
             limit = self._limit(polling)

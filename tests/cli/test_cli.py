@@ -366,6 +366,50 @@ def test_fake_commands_pay_invoices_until_the_input_ends() -> None:
     assert "FakeCalypso stopped." in out
 
 
+async def _get_invoice(env: dict[str, str], invoice_id: str) -> str:
+    async with CalypsoClient.from_env(env) as client:
+        return str((await client.invoices.get(invoice_id)).state)
+
+
+def test_fake_commands_create_many_invoices_and_count_arrivals() -> None:
+    """--commands: `create N AMOUNT` answers N ids the API serves; `arrivals` counts calls."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "calypso_async", "fake", "--port", "0", "--commands"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        match = FIRST_LINE.fullmatch(process.stdout.readline().strip())
+        assert match, "no credentials line"
+        process.stdout.readline()  # the banner
+        process.stdin.write("create 3 10.234\n")
+        process.stdin.flush()
+        ok, *ids = process.stdout.readline().split()
+        assert ok == "ok"
+        assert len(set(ids)) == 3
+        states = [asyncio.run(_get_invoice(match.groupdict(), i)) for i in ids[:2]]
+        commands = "arrivals 0\narrivals 1\ncreate 0 1\ncreate 2 -1\ncreate 2 x\n"
+        out, err = process.communicate(commands, timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert states == ["PENDING_PAYMENT", "PENDING_PAYMENT"]
+    replies = [line for line in out.splitlines() if line.startswith(("ok ", "error "))]
+    total, count, busiest, span = replies[0].split()[1:]
+    assert (total, count, busiest) == ("2", "2", "2")
+    assert 0 <= float(span) < 10
+    assert replies[1].split()[1:4] == ["2", "1", "1"]
+    assert replies[2] == "error create needs a COUNT of 1 or more, not 0"
+    assert replies[3] == "error create needs an AMOUNT above 0, not -1"
+    assert replies[4].startswith("error create needs an AMOUNT such as")
+
+
 def test_invalid_argument_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

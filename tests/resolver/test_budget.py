@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -79,6 +80,31 @@ async def test_polls_leave_a_share_of_the_budget_to_the_resolver() -> None:
     assert clock.sleeps == []
     await b.acquire(polling=True)
     assert clock.sleeps == [pytest.approx(1.0)]
+
+
+async def test_polls_waiting_together_do_not_all_ask_the_store_again() -> None:
+    """20 polls waiting on a 5/s budget: one asks the store at a time, not all 20."""
+    clock = Clock()
+
+    async def sleep(seconds: float) -> None:
+        # Waiters woken at one time: the clock moves once for all of them.
+        wake = clock.now + seconds
+        await asyncio.sleep(0)
+        clock.now = max(clock.now, wake)
+
+    b = RequestBudget(MemoryStore(clock=clock), 5, sleep=sleep, clock=clock, burst=None)
+    asked = 0
+    grant = b.store.grant
+
+    async def counted(*args: Any) -> float:
+        nonlocal asked
+        asked += 1
+        return await grant(*args)
+
+    b.store.grant = counted  # type: ignore[method-assign]
+    await asyncio.gather(*(b.acquire(polling=True) for _ in range(20)))
+    assert b.granted == 20
+    assert asked <= 2 * 20
 
 
 async def test_a_429_halves_the_polls_once_a_window_and_quiet_seconds_give_back() -> None:
