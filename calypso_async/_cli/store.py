@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,7 @@ from .args import PROG, env_problem
 from .show import show_date
 from .worker import DEFAULT_STORE, open_store
 
-__all__ = ["add_parsers", "run"]
+__all__ = ["add_parsers", "run", "run_command"]
 
 
 def add_parsers(commands: Any) -> None:
@@ -71,8 +72,17 @@ def _store_argument(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: Any) -> int:
     """Run one store command; 0 done, 1 a failure, 2 a usage or configuration error."""
+    return run_command(_COMMANDS[args.command], args, out)
+
+
+def run_command(
+    command: Callable[[argparse.Namespace, Any], Coroutine[Any, Any, int]],
+    args: argparse.Namespace,
+    out: Any,
+) -> int:
+    """Run a command on a store, its usage and store errors told in one line each."""
     try:
-        return asyncio.run(_COMMANDS[args.command](args, out))
+        return asyncio.run(command(args, out))
     except ConfigurationError as exc:
         print(f"{PROG} {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._client import CalypsoClient
-from .._errors import CalypsoError, ConfigurationError, NotFoundError, StoreError
+from .._errors import CalypsoError, ConfigurationError, NotFoundError
 from .._resolver import RequestBudget, TrackedInvoice
 from .args import PROG, env_problem
+from .store import run_command
 from .worker import DEFAULT_STORE, open_store
 
 __all__ = ["add_parsers", "run"]
@@ -61,15 +62,7 @@ def add_parsers(commands: Any) -> None:
 
 def run(args: argparse.Namespace, out: Any) -> int:
     """Run ``track`` or ``tracked``; 0 done, 1 a failure, 2 a usage or configuration error."""
-    command = _track if args.command == "track" else _tracked
-    try:
-        return asyncio.run(command(args, out))
-    except ConfigurationError as exc:
-        print(f"{PROG} {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except StoreError as exc:
-        print(f"{PROG} {args.command}: the store cannot be used: {exc}", file=sys.stderr)
-        return 1
+    return run_command(_track if args.command == "track" else _tracked, args, out)
 
 
 def _ids(args: argparse.Namespace) -> list[str]:

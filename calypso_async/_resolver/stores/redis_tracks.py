@@ -11,19 +11,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..tracking import TrackedInvoice
+from .redis_scripts import _NOW  # the clock the store's other scripts read
 
 __all__ = ["SCRIPTS", "RedisTracks"]
 
 T = TypeVar("T")
-
-_NOW = """
-local function now_ms(given)
-  if given ~= '' then return tonumber(given) end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function ms(value) return string.format('%d', value) end
-"""
 
 # KEYS: due zset, info hash. ARGV: now, delay ms, ids... -> how many were new.
 TRACK = (
