@@ -264,11 +264,12 @@ class InvoiceTracker:
         )
         if delay is None:
             await self._store.untrack(invoice_id)
-            logger.info("invoice %s: %s, no longer tracked", invoice_id, state)
         else:
             await self._store.reschedule(invoice_id, delay, state)
         if state != tracked.state or delay is None:
             await self._changed(InvoiceChange(invoice_id, tracked.state, invoice, delay is None))
+        if delay is None:
+            logger.info("invoice %s: %s, no longer tracked", invoice_id, state)
 
     async def _hand_over(self, invoice_id: str) -> bool:
         """Give an open intervention to the resolver; ``True`` when it waits for a human."""
@@ -314,11 +315,15 @@ class InvoiceTracker:
 
     async def _changed(self, change: InvoiceChange) -> None:
         if change.invoice is not None:
+            still_open = change.invoice.has_open_intervention and (
+                change.state is not InvoiceState.PENDING_INTERVENTION
+            )
             logger.info(
-                "invoice %s: %s -> %s",
+                "invoice %s: %s -> %s%s",
                 change.invoice_id,
                 change.previous or "(first poll)",
                 change.state,
+                " (its intervention still open)" if still_open else "",
                 extra={"calypso_invoice_id": change.invoice_id},
             )
         if self._on_change is not None:

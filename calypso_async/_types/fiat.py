@@ -148,6 +148,12 @@ class FiatOrder:
         return _number(self.raw.get("adjustment"))
 
 
+def _shown(model: object, *names: str) -> str:
+    """A repr of what the properties read from ``raw``, so a printed list shows it."""
+    fields = ", ".join(f"{name}={getattr(model, name)!r}" for name in names)
+    return f"{type(model).__name__}({fields})"
+
+
 @model
 @attrs.frozen
 class FiatMethod:
@@ -172,6 +178,9 @@ class FiatMethod:
     """
 
     raw: Mapping[str, Any] = raw_field()
+
+    def __repr__(self) -> str:
+        return _shown(self, "id", "name", "fiat_currency", "min_amount", "max_amount")
 
     @property
     def id(self) -> str | int | None:
@@ -221,6 +230,9 @@ class FiatGeo:
     """
 
     raw: Mapping[str, Any] = raw_field()
+
+    def __repr__(self) -> str:
+        return _shown(self, "id", "code", "name")
 
     @property
     def id(self) -> str | int | None:

@@ -175,3 +175,14 @@ def test_find_items_follows_the_documented_rule(
 ) -> None:
     """Array as is; named keys, then result/items/data/content; else the only array."""
     assert find_items(answer, *names) == expected
+
+
+def test_a_printed_method_or_geo_shows_what_it_read() -> None:
+    """Their fields live in raw; the repr still shows the ids, names and limits."""
+    from calypso_async import FiatGeo, FiatMethod
+    from calypso_async._types import structure
+
+    geo = structure({"id": 1, "code": "US", "name": "United States"}, FiatGeo)
+    assert repr(geo) == "FiatGeo(id=1, code='US', name='United States')"
+    method = structure({"id": "m", "minAmount": 10}, FiatMethod)
+    assert "min_amount=Decimal('10')" in repr(method)
