@@ -17,8 +17,8 @@ from .policy import Decision, Outcome, Policy, Resolution, Write, default_policy
 from .ports import Claim, ClaimSource, Intake, OutcomeRecord, ResolverStore, WriteRefused
 from .resolver import InterventionResolver
 from .stores import MemoryStore
-from .tracker import InvoiceChange, InvoiceTracker
-from .tracking import TrackedInvoice, TrackingStore
+from .tracker import InvoiceTracker
+from .tracking import InvoiceChange, TrackedInvoice, TrackingStore
 
 __all__ = [
     "Claim",

@@ -36,17 +36,17 @@ from .._errors import (
     NotFoundError,
     StoreError,
 )
-from .._types import EventType, Invoice, InvoiceState, WebhookEvent
+from .._types import EventType, InvoiceState, WebhookEvent
 from . import reasons
 from .budget import polling
 from .intervals import PollSchedule
 from .policy import Outcome, Resolution
-from .tracking import TrackedInvoice, TrackingStore
+from .tracking import KEY_PREFIX, InvoiceChange, TrackedInvoice, TrackingStore
 
 if TYPE_CHECKING:
     from .resolver import InterventionResolver
 
-__all__ = ["InvoiceChange", "InvoiceTracker"]
+__all__ = ["InvoiceTracker"]
 
 logger = logging.getLogger("calypso_async.resolver")
 
@@ -63,28 +63,6 @@ _PAUSE_AFTER_REFUSAL = 60.0
 """Seconds every poll waits after Calypso refused the credentials (401/403)."""
 _TRACK_AT_ONCE = 1000
 _LEFT_FOR_A_HUMAN = frozenset({str(Outcome.HELD), str(Outcome.FAILED)})
-
-
-@attrs.frozen
-class InvoiceChange:
-    """What a poll found changed about a tracked invoice (``on_change``'s argument).
-
-    Attributes:
-        invoice_id: The invoice.
-        previous: The state the previous poll read (``None`` on the first poll).
-        invoice: What this poll read; ``None`` when Calypso does not know the invoice.
-        final: Whether tracking ends with this poll.
-    """
-
-    invoice_id: str
-    previous: str | None
-    invoice: Invoice | None
-    final: bool
-
-    @property
-    def state(self) -> InvoiceState | None:
-        """The state this poll read (``None``: no such invoice)."""
-        return None if self.invoice is None else self.invoice.state
 
 
 class InvoiceTracker:
@@ -172,6 +150,28 @@ class InvoiceTracker:
         self._wake.set()
         return added
 
+    async def track_key(self, *idempotency_keys: str, first_poll: float = 60.0) -> int:
+        """Track invoices by the idempotency key they are about to be created with.
+
+        Track first, then create: a process that dies between the two still leaves the
+        invoice tracked, where ``track(invoice.id)`` after the create would not::
+
+            key = str(uuid.uuid4())
+            await tracker.track_key(key)
+            invoice = await client.invoices.create_single(..., idempotency_key=key)
+
+        The first poll reads the invoice by its key and tracks it by its id from then
+        on. If Calypso answers that no invoice has the key (``004``), the create never
+        landed: tracking ends and ``on_change`` hears of it.
+
+        Args:
+            idempotency_keys: The keys the creates will carry.
+            first_poll: Seconds before the first poll: long enough for the create to be
+                made (the client's ``deadline``, 60 s by default).
+        """
+        keys = [checks.identifier("idempotency_key", k) for k in idempotency_keys]
+        return await self.track(*(KEY_PREFIX + key for key in keys), first_poll=first_poll)
+
     async def untrack(self, invoice_id: str) -> bool:
         """Stop tracking ``invoice_id``; ``False`` when it was not tracked."""
         return await self._store.untrack(checks.identifier("invoice_id", invoice_id))
@@ -241,15 +241,25 @@ class InvoiceTracker:
             await asyncio.gather(*self._polls, return_exceptions=True)
 
     async def _poll(self, tracked: TrackedInvoice) -> None:
-        invoice_id = tracked.invoice_id
+        entry = tracked.invoice_id
+        key = entry[len(KEY_PREFIX) :] if entry.startswith(KEY_PREFIX) else None
         self.polls += 1
         try:
             async with asyncio.timeout(self._poll_timeout):
                 with polling():
-                    invoice = await self._client.invoices.get(invoice_id)
+                    if key is None:
+                        invoice = await self._client.invoices.get(entry)
+                    else:
+                        invoice = await self._client.invoices.get(idempotency_key=key)
         except (CalypsoError, TimeoutError) as exc:
             await self._failed(tracked, exc)
             return
+        invoice_id = invoice.id
+        if key is not None:
+            # Made: from now on it is tracked by its id (the resolver reports by id).
+            await self._store.track([invoice_id], self._lease)
+            await self._store.untrack(entry)
+            tracked = attrs.evolve(tracked, invoice_id=invoice_id)
         state = str(invoice.state)
         final = False
         if invoice.type.is_known and not invoice.supports_interventions:

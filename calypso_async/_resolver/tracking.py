@@ -16,7 +16,34 @@ from typing import Protocol
 
 import attrs
 
-__all__ = ["TrackedInvoice", "TrackingStore"]
+from .._types import Invoice, InvoiceState
+
+__all__ = ["KEY_PREFIX", "InvoiceChange", "TrackedInvoice", "TrackingStore"]
+
+KEY_PREFIX = "idempotencyKey:"
+"""How the store names an invoice tracked by its idempotency key, until a poll reads it."""
+
+
+@attrs.frozen
+class InvoiceChange:
+    """What a poll found changed about a tracked invoice (``on_change``'s argument).
+
+    Attributes:
+        invoice_id: The invoice.
+        previous: The state the previous poll read (``None`` on the first poll).
+        invoice: What this poll read; ``None`` when Calypso does not know the invoice.
+        final: Whether tracking ends with this poll.
+    """
+
+    invoice_id: str
+    previous: str | None
+    invoice: Invoice | None
+    final: bool
+
+    @property
+    def state(self) -> InvoiceState | None:
+        """The state this poll read (``None``: no such invoice)."""
+        return None if self.invoice is None else self.invoice.state
 
 
 @attrs.frozen

@@ -322,3 +322,39 @@ async def test_two_trackers_on_one_store_never_poll_an_invoice_twice_at_once(
     assert taken == [7, 7, 6, 0]
     gets = [c for c in world.fake.calls if c.path == "/api/v1/invoice"]
     assert sorted(c.payload["id"] for c in gets if c.payload) == sorted(i.id for i in invoices)
+
+
+async def test_tracked_by_key_before_the_create_it_is_found_and_resolved(world: World) -> None:
+    """Track first, create second: a crash between them cannot leave it untracked."""
+    resolver = InterventionResolver(world.client, store=MemoryStore())
+    tracker = InvoiceTracker(resolver)
+    await tracker.track_key("order-42")
+    assert await tracker.poll_due() == 0, "not before the create has had its time"
+    invoice = await world.client.invoices.create_single(
+        amount=AMOUNT, currency="USDT", description="x", idempotency_key="order-42"
+    )
+    await world.fake.pay(invoice.id, "10.50")
+    world.now += 60.0
+    async with resolver:
+        await settle_all(tracker, resolver)
+    assert world.fake.returns_to_paid == {invoice.id: 1}
+    assert await tracker.tracked() == []
+    gets = [c.payload for c in world.fake.calls_to("/api/v1/invoice")]
+    assert {"idempotencyKey": "order-42"} in gets
+
+
+async def test_a_key_no_invoice_was_made_with_is_reported_and_dropped(world: World) -> None:
+    """The create never landed: Calypso's 004 for the key ends tracking, reported."""
+    seen = Seen()
+    resolver = InterventionResolver(world.client, store=MemoryStore())
+    tracker = InvoiceTracker(resolver, on_change=seen.changes.append)
+    await tracker.track_key("never-made", first_poll=0.0)
+    await tracker.poll_due()
+    await tracker.join()
+    assert await tracker.tracked() == []
+    (change,) = seen.changes
+    assert (change.invoice_id, change.invoice, change.final) == (
+        "idempotencyKey:never-made",
+        None,
+        True,
+    )
