@@ -96,7 +96,7 @@ async def _opened(url: str) -> Any:
 
 
 def _since(record: OutcomeRecord) -> str:
-    return datetime.fromtimestamp(record.at, UTC).isoformat(timespec="seconds")
+    return show_date(datetime.fromtimestamp(record.at, UTC))
 
 
 async def _listing(args: argparse.Namespace, out: Any) -> int:
@@ -122,8 +122,7 @@ async def _listing(args: argparse.Namespace, out: Any) -> int:
     if not records:
         print(f"no {kind.lower()} invoices in {store.url}", file=out)
     for record in records:
-        since = show_date(datetime.fromtimestamp(record.at, UTC))
-        print(f"{record.invoice_id}  since {since}  {record.reason}", file=out)
+        print(f"{record.invoice_id}  since {_since(record)}  {record.reason}", file=out)
     return 0
 
 

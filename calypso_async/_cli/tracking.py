@@ -24,6 +24,7 @@ from .._client import CalypsoClient
 from .._errors import CalypsoError, ConfigurationError, NotFoundError
 from .._resolver import RequestBudget, TrackedInvoice
 from .args import PROG, env_problem
+from .show import show_date
 from .store import run_command
 from .worker import DEFAULT_STORE, open_store
 
@@ -122,7 +123,7 @@ async def _track(args: argparse.Namespace, out: Any) -> int:
 
 
 def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return show_date(datetime.fromtimestamp(at, UTC))
 
 
 def _row(item: TrackedInvoice) -> dict[str, Any]:
