@@ -6,9 +6,10 @@ the processes sharing the store send, whoever makes them (as granted: a request 
 takes longer than ``margin`` to leave, or to cross the network, may arrive closer to
 another than a window). Polls stop short of the whole budget (``poll_share`` of it),
 so a resolver's reads and writes get in when it is short. A ``429`` halves the rate at
-which this process polls, at most once a window; each second without one gives one
-request per second back (AIMD), up to the cap. The resolver's calls keep the whole
-budget: they are few, and they must not wait behind another process's polls.
+which every process sharing the store polls (the ceiling is kept in the store), at most
+once a window; each second without one gives one request per second back (AIMD), up to
+the cap. The resolver's calls keep the whole budget: they are few, and they must not
+wait behind polls.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class RequestBudget:
         poll_share: The fraction of the budget polls may use (the rest is kept for
             the resolver's calls).
         sleep: How to wait for the budget (``asyncio.sleep``).
-        clock: Monotonic seconds, for the AIMD steps.
+        clock: Monotonic seconds, for how often the shared ceiling is read again.
     """
 
     def __init__(
@@ -84,9 +85,8 @@ class RequestBudget:
         self._burst = None if burst is None else checks.integer("burst", burst, least=1)
         self._sleep = sleep or asyncio.sleep
         self._clock = clock
-        self._rate = float(max_rps)
-        self._changed = clock()
-        self._lowered = -math.inf
+        self._ceiling = float(max_rps)
+        self._ceiling_read = -math.inf
         # One asker per priority at a time: waiters woken together would each ask the
         # store again, and all but one be refused (a store operation each).
         self._asking = {True: asyncio.Lock(), False: asyncio.Lock()}
@@ -100,14 +100,19 @@ class RequestBudget:
 
     @property
     def rate(self) -> int:
-        """The requests per window this process polls at now (lower after a 429)."""
-        self._recover()
-        return max(1, math.floor(self._rate))
+        """The requests per window polls keep under now, as last read from the store.
 
-    def _limit(self, polling: bool) -> int:
+        ``max_rps`` until a 429 lowers it for every process sharing the store.
+        """
+        return max(1, math.floor(self._ceiling))
+
+    async def _limit(self, polling: bool) -> int:
         if not polling:
             return self.max_rps
-        return max(1, math.floor(min(self.rate, self.max_rps * self._poll_share)))
+        if self._clock() - self._ceiling_read >= self._window:
+            self._ceiling = await self.store.ceiling(self.max_rps)
+            self._ceiling_read = self._clock()
+        return max(1, math.floor(min(self._ceiling, self.max_rps * self._poll_share)))
 
     async def acquire(self, *, polling: bool = False) -> None:
         """Wait until the store grants one request."""
@@ -117,7 +122,7 @@ class RequestBudget:
     async def _acquire(self, polling: bool) -> None:
         window = self._window + self._margin
         while True:
-            limit = self._limit(polling)
+            limit = await self._limit(polling)
             # Spaced so that `burst` grants at most go out within one even share.
             spacing = 0.0 if self._burst is None else self._window / self.max_rps / self._burst
             wait = await self.store.grant(limit, window, spacing)
@@ -127,31 +132,20 @@ class RequestBudget:
             self.waited += wait
             await self._sleep(wait)
 
-    def lower(self) -> None:
-        """A 429: halve the rate this process polls at (at least 1), once a window."""
-        now = self._clock()
-        if now - self._lowered < self._window:
-            return  # the answers to one window's requests are one signal
-        self._recover()
-        self._rate = max(1.0, self._rate / 2)
-        self._changed = self._lowered = now
-        logger.info("429 from Calypso: polls are down to %d/s", self.rate)
-
-    def _recover(self) -> None:
-        if self._rate >= self.max_rps:
-            return
-        now = self._clock()
-        steps = math.floor(now - self._changed)
-        if steps > 0:
-            self._rate = min(float(self.max_rps), self._rate + steps)
-            self._changed += steps
+    async def lower(self) -> None:
+        """A 429: halve the rate every process polls at (at least 1), once a window."""
+        before = self.rate
+        self._ceiling = await self.store.lower_ceiling(self.max_rps, self._window)
+        self._ceiling_read = self._clock()
+        if self.rate < before:
+            logger.info("429 from Calypso: polls are down to %d/s", self.rate)
 
     async def _before(self, event: RequestEvent) -> None:
         await self.acquire(polling=_POLLING.get())
 
-    def _after(self, event: ResponseEvent) -> None:
+    async def _after(self, event: ResponseEvent) -> None:
         if event.status == 429:
-            self.lower()
+            await self.lower()
 
     def event_hooks(self) -> dict[str, list[Callable[[Any], Any]]]:
         """The ``event_hooks`` for a ``CalypsoClient`` whose requests this budget caps."""

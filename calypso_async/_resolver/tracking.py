@@ -11,6 +11,7 @@ clock (Redis's own, for a ``RedisStore``), so callers pass delays, never instant
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -18,7 +19,7 @@ import attrs
 
 from .._types import Invoice, InvoiceState
 
-__all__ = ["KEY_PREFIX", "InvoiceChange", "TrackedInvoice", "TrackingStore"]
+__all__ = ["KEY_PREFIX", "InvoiceChange", "TrackedInvoice", "TrackingStore", "ceiling_now"]
 
 KEY_PREFIX = "idempotencyKey:"
 """How the store names an invoice tracked by its idempotency key, until a poll reads it."""
@@ -44,6 +45,18 @@ class InvoiceChange:
     def state(self) -> InvoiceState | None:
         """The state this poll read (``None``: no such invoice)."""
         return None if self.invoice is None else self.invoice.state
+
+
+def ceiling_now(lowered: tuple[float, float] | None, max_rps: int, now: float) -> float:
+    """The shared rate ceiling now, from when and to what a 429 last lowered it.
+
+    ``max_rps`` when never lowered; else the rate set at ``lowered[1]`` plus one request
+    per second since (AIMD's additive increase), at most ``max_rps``.
+    """
+    if lowered is None:
+        return float(max_rps)
+    rate, at = lowered
+    return min(float(max_rps), rate + math.floor(max(0.0, now - at)))
 
 
 @attrs.frozen
@@ -115,6 +128,17 @@ class TrackingStore(Protocol):
 
     async def last_outcome(self, invoice_id: str) -> str | None:
         """The outcome the store keeps for ``invoice_id`` (``HELD``, ``FAILED``, ...)."""
+        ...
+
+    async def ceiling(self, max_rps: int) -> float:
+        """The rate every process sharing the store keeps under (lowered by 429s)."""
+        ...
+
+    async def lower_ceiling(self, max_rps: int, window: float) -> float:
+        """A 429: halve the shared ceiling (at least 1), at most once per ``window``.
+
+        Returns the ceiling now.
+        """
         ...
 
     async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:

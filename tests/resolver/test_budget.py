@@ -112,24 +112,40 @@ async def test_a_429_halves_the_polls_once_a_window_and_quiet_seconds_give_back(
     seconds later, 10 again after five; never below one."""
     clock = Clock()
     b = budget(clock, 10)
-    b.lower()
-    b.lower()
+    await b.lower()
+    await b.lower()
     assert b.rate == 5
     clock.now += 3.0
-    assert b.rate == 8
+    assert await b.store.ceiling(10) == 8
     clock.now += 10.0
-    assert b.rate == 10
+    assert await b.store.ceiling(10) == 10
     for _ in range(5):
         clock.now += 1.0
-        b.lower()
+        await b.lower()
     assert b.rate == 1, "never below one request per window"
+
+
+async def test_a_429_one_process_meets_lowers_every_process_on_the_store() -> None:
+    """The ceiling is kept in the store: another budget on it polls slower too."""
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    one, two = (
+        RequestBudget(store, 10, sleep=clock.sleep, clock=clock, margin=0.0, burst=None)
+        for _ in range(2)
+    )
+    await one.lower()
+    for _ in range(5):
+        await two.acquire(polling=True)
+    assert clock.sleeps == []
+    await two.acquire(polling=True)
+    assert clock.sleeps, "the sixth poll in the window waits, in the other process too"
 
 
 async def test_after_a_429_the_resolvers_calls_keep_the_whole_budget() -> None:
     """Polls drop to the lowered rate; reads and writes of the resolver do not."""
     clock = Clock()
     b = budget(clock, 10)
-    b.lower()
+    await b.lower()
     for _ in range(5):
         await b.acquire(polling=True)
     for _ in range(5):

@@ -169,3 +169,19 @@ async def test_the_last_outcome_of_an_invoice_is_read_by_any_process(stores: Sto
     record = OutcomeRecord("inv-1", Outcome.HELD, "UNDERPAY held", 0.0, (), 1)
     await resolver_store.release(claim, record)
     assert await second.last_outcome("inv-1") == "HELD"
+
+
+async def test_the_rate_ceiling_is_shared_halved_once_a_window_and_recovers(
+    stores: Stores,
+) -> None:
+    """A 429 in one process lowers the ceiling for all; one more request per second."""
+    first, second = two(stores)
+    assert await second.ceiling(10) == 10
+    assert await first.lower_ceiling(10, 1.0) == 5
+    assert await second.lower_ceiling(10, 1.0) == 5, "the same window: one signal"
+    assert await second.ceiling(10) == 5
+    stores.clock.advance(2.0)
+    assert await second.ceiling(10) == 7
+    assert await second.lower_ceiling(10, 1.0) == 3.5
+    stores.clock.advance(60.0)
+    assert await first.ceiling(10) == 10

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..ports import OutcomeRecord
-from ..tracking import TrackedInvoice
+from ..tracking import TrackedInvoice, ceiling_now
 
 __all__ = ["MemoryTracks"]
 
@@ -36,6 +36,7 @@ class _Book:
         self.tracks: dict[str, _Track] = {}
         self.heap: list[tuple[float, str]] = []
         self.grants: collections.deque[float] = collections.deque()
+        self.lowered: tuple[float, float] | None = None  # the shared AIMD ceiling
 
     def schedule(self, invoice_id: str, track: _Track, due: float) -> None:
         track.due = due
@@ -139,6 +140,19 @@ class MemoryTracks:
         """The outcome kept for ``invoice_id``."""
         record = self._outcomes.get(invoice_id)
         return None if record is None else str(record.outcome)
+
+    async def ceiling(self, max_rps: int) -> float:
+        """The shared rate ceiling (see ``TrackingStore.ceiling``)."""
+        return ceiling_now(self._book.lowered, max_rps, self._now())
+
+    async def lower_ceiling(self, max_rps: int, window: float) -> float:
+        """A 429 (see ``TrackingStore.lower_ceiling``)."""
+        book, now = self._book, self._now()
+        current = ceiling_now(book.lowered, max_rps, now)
+        if book.lowered is not None and now - book.lowered[1] < window:
+            return current
+        book.lowered = (max(1.0, current / 2), now)
+        return book.lowered[0]
 
     async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:
         """One request from the budget (see ``TrackingStore.grant``)."""

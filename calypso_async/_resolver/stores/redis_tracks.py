@@ -112,7 +112,30 @@ return '0'
 """
 )
 
+# KEYS: ceiling hash. ARGV: now, max_rps, window ms ('' to read only) -> the ceiling now.
+CEILING = (
+    _NOW
+    + """
+local now = now_ms(ARGV[1])
+local max_rps = tonumber(ARGV[2])
+local rate = tonumber(redis.call('HGET', KEYS[1], 'rate') or '')
+local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '')
+local current = max_rps
+if rate and at then
+  current = math.min(max_rps, rate + math.floor(math.max(0, now - at) / 1000))
+end
+if ARGV[3] == '' or (rate and at and now - at < tonumber(ARGV[3])) then
+  return tostring(current)
+end
+local lowered = math.max(1, current / 2)
+redis.call('HSET', KEYS[1], 'rate', tostring(lowered), 'at', ms(now))
+redis.call('PEXPIRE', KEYS[1], 3600000)
+return tostring(lowered)
+"""
+)
+
 SCRIPTS = {
+    "CEILING": CEILING,
     "TRACK": TRACK,
     "TAKE_DUE": TAKE_DUE,
     "RESCHEDULE": RESCHEDULE,
@@ -227,6 +250,17 @@ class RedisTracks:
         key = self._prefix + "outcome:" + invoice_id
         found = await self._call(lambda r: r.hget(key, "outcome"))
         return None if found is None else str(found)
+
+    async def ceiling(self, max_rps: int) -> float:
+        """The shared rate ceiling (see ``TrackingStore.ceiling``)."""
+        keys = [self._prefix + "ceiling"]
+        return float(await self._script("CEILING", keys, [self._now_ms(), max_rps, ""]))
+
+    async def lower_ceiling(self, max_rps: int, window: float) -> float:
+        """A 429 (see ``TrackingStore.lower_ceiling``)."""
+        keys = [self._prefix + "ceiling"]
+        args = [self._now_ms(), max_rps, _ms(window)]
+        return float(await self._script("CEILING", keys, args))
 
     async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:
         """One request from the budget (see ``TrackingStore.grant``)."""

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..tracking import TrackedInvoice
+from ..tracking import TrackedInvoice, ceiling_now
 from .sqlite_ops import _reads
 
 T = TypeVar("T")
@@ -20,9 +20,11 @@ T = TypeVar("T")
 __all__ = [
     "SCHEMA",
     "SQLiteTracks",
+    "ceiling",
     "grant",
     "hurry",
     "last_outcome",
+    "lower_ceiling",
     "next_due",
     "reschedule",
     "take_due",
@@ -43,6 +45,11 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS tracked_by_due ON tracked (due)",
     "CREATE TABLE IF NOT EXISTS grants (at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS grants_by_time ON grants (at)",
+    """CREATE TABLE IF NOT EXISTS ceiling (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        rate REAL NOT NULL,
+        at REAL NOT NULL
+    )""",
 )
 
 
@@ -119,6 +126,31 @@ def tracked(conn: sqlite3.Connection, limit: int | None) -> list[TrackedInvoice]
 def tracked_count(conn: sqlite3.Connection) -> int:
     """How many invoices are tracked."""
     return int(conn.execute("SELECT COUNT(*) FROM tracked").fetchone()[0])
+
+
+def _lowered(conn: sqlite3.Connection) -> tuple[float, float] | None:
+    row = conn.execute("SELECT rate, at FROM ceiling WHERE id = 1").fetchone()
+    return None if row is None else (float(row[0]), float(row[1]))
+
+
+@_reads
+def ceiling(conn: sqlite3.Connection, max_rps: int, clock: Callable[[], float]) -> float:
+    """The shared rate ceiling."""
+    return ceiling_now(_lowered(conn), max_rps, clock())
+
+
+def lower_ceiling(
+    conn: sqlite3.Connection, max_rps: int, window: float, clock: Callable[[], float]
+) -> float:
+    """A 429: halve the shared ceiling, at most once per ``window``."""
+    now = clock()
+    lowered = _lowered(conn)
+    current = ceiling_now(lowered, max_rps, now)
+    if lowered is not None and now - lowered[1] < window:
+        return current
+    rate = max(1.0, current / 2)
+    conn.execute("INSERT OR REPLACE INTO ceiling (id, rate, at) VALUES (1, ?, ?)", (rate, now))
+    return rate
 
 
 @_reads
@@ -206,6 +238,14 @@ class SQLiteTracks:
     async def last_outcome(self, invoice_id: str) -> str | None:
         """The outcome kept for ``invoice_id``."""
         return await self._run(last_outcome, invoice_id)
+
+    async def ceiling(self, max_rps: int) -> float:
+        """The shared rate ceiling (see ``TrackingStore.ceiling``)."""
+        return await self._run(ceiling, max_rps, self._clock)
+
+    async def lower_ceiling(self, max_rps: int, window: float) -> float:
+        """A 429 (see ``TrackingStore.lower_ceiling``)."""
+        return await self._run(lower_ceiling, max_rps, window, self._clock)
 
     async def grant(self, limit: int, window: float, spacing: float = 0.0) -> float:
         """One request from the budget (see ``TrackingStore.grant``)."""
