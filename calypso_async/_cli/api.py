@@ -23,7 +23,7 @@ from .._types.invoice import Invoice
 from .._types.webhook import EventType
 from . import payouts
 from .args import PROG, env_problem
-from .show import json_line, print_model, show_date
+from .show import json_line, keyed_create, print_model, show_date
 
 __all__ = ["add_parsers", "run"]
 
@@ -106,23 +106,13 @@ async def _invoice_get(client: CalypsoClient, args: argparse.Namespace, out: Any
 
 
 async def _invoice_create(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
-    try:
-        invoice = await client.invoices.create_single(
-            amount=args.amount,
-            currency=args.currency,
-            description=args.description,
-            idempotency_key=args.idempotency_key,
-        )
-    except CalypsoError as exc:
-        if exc.idempotency_key is not None and not isinstance(exc, ConfigurationError):
-            # The invoice may exist: the same key finds it, or creates it only once.
-            print(
-                f"{PROG}: the invoice may exist: run this command again with "
-                f"--idempotency-key {exc.idempotency_key}",
-                file=sys.stderr,
-            )
-        raise
-    _print_invoice(invoice, out, as_json=args.json)
+    create = client.invoices.create_single(
+        amount=args.amount,
+        currency=args.currency,
+        description=args.description,
+        idempotency_key=args.idempotency_key,
+    )
+    _print_invoice(await keyed_create("invoice", create), out, as_json=args.json)
 
 
 def _print_invoice(invoice: Invoice, out: Any, *, as_json: bool = False) -> None:

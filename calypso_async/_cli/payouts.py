@@ -7,13 +7,10 @@ with ``--json`` the payout's JSON object as the server sent it.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .._errors import CalypsoError, ConfigurationError
-from .args import PROG
-from .show import print_model
+from .show import keyed_create, print_model
 
 if TYPE_CHECKING:
     from .._client import CalypsoClient
@@ -49,24 +46,14 @@ async def _payout_get(client: CalypsoClient, args: argparse.Namespace, out: Any)
 
 
 async def _payout_create(client: CalypsoClient, args: argparse.Namespace, out: Any) -> None:
-    try:
-        payout = await client.payouts.create(
-            deposit_address=args.address,
-            amount=args.amount,
-            currency=args.currency,
-            comment=args.comment,
-            idempotency_key=args.idempotency_key,
-        )
-    except CalypsoError as exc:
-        if exc.idempotency_key is not None and not isinstance(exc, ConfigurationError):
-            # The payout may exist: the same key finds it, and never pays twice.
-            print(
-                f"{PROG}: the payout may exist: run this command again with "
-                f"--idempotency-key {exc.idempotency_key}",
-                file=sys.stderr,
-            )
-        raise
-    print_model(payout, as_json=args.json, out=out)
+    create = client.payouts.create(
+        deposit_address=args.address,
+        amount=args.amount,
+        currency=args.currency,
+        comment=args.comment,
+        idempotency_key=args.idempotency_key,
+    )
+    print_model(await keyed_create("payout", create), as_json=args.json, out=out)
 
 
 COMMANDS: dict[

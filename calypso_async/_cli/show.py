@@ -9,13 +9,18 @@ document on one line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Awaitable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from .._core.json import dumps
+from .._errors import CalypsoError, ConfigurationError
+from .args import PROG
 
-__all__ = ["json_line", "print_model", "show_date", "wire_lines"]
+__all__ = ["json_line", "keyed_create", "print_model", "show_date", "wire_lines"]
+
+T = TypeVar("T")
 
 _HUMP = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -59,3 +64,21 @@ def print_model(model: Any, *, as_json: bool, out: Any) -> None:
         return
     for line in wire_lines(model):
         print(line, file=out)
+
+
+async def keyed_create(what: str, create: Awaitable[T]) -> T:
+    """Await a create that carries an idempotency key.
+
+    After a failure whose outcome is unknown, tell the user the key that finds it, or
+    makes it only once.
+    """
+    try:
+        return await create
+    except CalypsoError as exc:
+        if exc.idempotency_key is not None and not isinstance(exc, ConfigurationError):
+            print(
+                f"{PROG}: the {what} may exist: run this command again with "
+                f"--idempotency-key {exc.idempotency_key}",
+                file=sys.stderr,
+            )
+        raise

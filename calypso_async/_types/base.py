@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import attrs
 
-__all__ = ["MODELS", "TolerantEnum", "model", "raw_field"]
+__all__ = ["MODELS", "TolerantEnum", "lenient_decimal", "model", "raw_field"]
 
 M = TypeVar("M", bound=type)
 
@@ -31,6 +32,27 @@ def model(cls: M) -> M:
     """Register an attrs model class with the converter (use under ``@attrs.frozen``)."""
     MODELS.append(cls)
     return cls
+
+
+def lenient_decimal(value: Any) -> Decimal | None:
+    """A JSON number or numeric string as an exact ``Decimal`` (any sign), else ``None``.
+
+    For fields whose shape Calypso does not publish, read from ``raw``: something else
+    there is a value the SDK cannot read, not an error.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        return result if result.is_finite() else None
+    return None
 
 
 def raw_field() -> Any:

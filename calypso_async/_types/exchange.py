@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from .base import TolerantEnum, model, raw_field
+from .base import TolerantEnum, lenient_decimal, model, raw_field
 
 __all__ = [
     "Currency",
@@ -136,22 +136,6 @@ class ExchangeRate:
     raw: Mapping[str, Any] = raw_field()
 
 
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal):
-        return value if value.is_finite() else None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-        return result if result.is_finite() else None
-    return None
-
-
 @model
 @attrs.frozen
 class ExchangeLimit:
@@ -173,7 +157,7 @@ class ExchangeLimit:
     @property
     def limits(self) -> dict[str, Decimal]:
         """The numeric top-level entries of the answer, as exact ``Decimal`` values."""
-        found = {key: _number(value) for key, value in self.raw.items()}
+        found = {key: lenient_decimal(value) for key, value in self.raw.items()}
         return {key: value for key, value in found.items() if value is not None}
 
     def limit_for(self, currency: str) -> Decimal | None:

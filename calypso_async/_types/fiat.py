@@ -12,31 +12,14 @@ shape reads as ``None`` and stays on ``raw``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from .base import model, raw_field
+from .base import lenient_decimal, model, raw_field
 
 __all__ = ["FiatGeo", "FiatMethod", "FiatOrder", "find_items"]
-
-
-def _number(value: Any) -> Decimal | None:
-    """A JSON number or numeric string as an exact ``Decimal`` (any sign); else ``None``."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal):
-        return value if value.is_finite() else None
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-        return result if result.is_finite() else None
-    return None
 
 
 def _first(raw: Mapping[str, Any], *keys: str) -> Any:
@@ -62,13 +45,13 @@ def _text(value: Any) -> str | None:
 def _bound(
     raw: Mapping[str, Any], flat: tuple[str, ...], nested: tuple[str, ...]
 ) -> Decimal | None:
-    found = _number(_first(raw, *flat))
+    found = lenient_decimal(_first(raw, *flat))
     if found is not None:
         return found
     for holder in ("limits", "limit"):
         inner = raw.get(holder)
         if isinstance(inner, Mapping):
-            found = _number(_first(inner, *nested))
+            found = lenient_decimal(_first(inner, *nested))
             if found is not None:
                 return found
     return None
@@ -145,7 +128,7 @@ class FiatOrder:
         ``raw["adjustment"]``. ``FakeCalypso`` sends ``paymentCryptoAmount`` minus
         ``orderCryptoAmount`` once paid, ``null`` before.
         """
-        return _number(self.raw.get("adjustment"))
+        return lenient_decimal(self.raw.get("adjustment"))
 
 
 def _shown(model: object, *names: str) -> str:

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -20,43 +19,9 @@ from calypso_async._cli import main
 from calypso_async._cli.demo import run_demo
 from calypso_async.testing import FakeCalypso
 from calypso_async.testing._delivery import Deliverer
+from tests.cli.conftest import FIRST_LINE
 
 ENV_VARS = ("CALYPSO_API_KEY", "CALYPSO_SECRET_KEY", "CALYPSO_ACCOUNT", "CALYPSO_BASE_URL")
-FIRST_LINE = re.compile(
-    r"CALYPSO_BASE_URL=(?P<CALYPSO_BASE_URL>http://127\.0\.0\.1:\d+) "
-    r"CALYPSO_API_KEY=(?P<CALYPSO_API_KEY>\S+) "
-    r"CALYPSO_SECRET_KEY=(?P<CALYPSO_SECRET_KEY>\S+) "
-    r"CALYPSO_ACCOUNT=(?P<CALYPSO_ACCOUNT>\S+)"
-)
-
-
-@pytest.fixture(scope="module")
-def fake_process() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
-    """`python -m calypso_async fake --port 0` in a subprocess, always terminated."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "calypso_async", "fake", "--port", "0", "--api-key", "cli-key"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        match = FIRST_LINE.fullmatch(first.strip())
-        assert match, f"unexpected first line: {first!r}"
-        yield process, match.groupdict()
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(timeout=10)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
 
 
 @pytest.fixture

@@ -4,48 +4,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
 
 from calypso_async._cli import main
 from calypso_async.testing import FAKE_EXCHANGE_RATES
-from tests.cli.test_cli import FIRST_LINE
-
-
-@pytest.fixture(scope="module")
-def fake_env() -> Iterator[dict[str, str]]:
-    """`python -m calypso_async fake --port 0` in a subprocess: its CALYPSO_* variables."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "calypso_async", "fake", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        match = FIRST_LINE.fullmatch(process.stdout.readline().strip())
-        assert match
-        yield match.groupdict()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
 
 
 @pytest.fixture
-def env(fake_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for var, value in fake_env.items():
+def env(
+    fake_process: tuple[subprocess.Popen[str], dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    _, variables = fake_process
+    for var, value in variables.items():
         monkeypatch.setenv(var, value)
-    return fake_env
+    return variables
 
 
 def test_pairs_prints_one_line_per_source_currency(

@@ -2,65 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
 
 import pytest
 
 from calypso_async._cli import main
-from calypso_async.testing import FakeCalypso
+from tests.cli.conftest import ThreadedFake
 
-T = TypeVar("T")
 ADDRESS = "0x8f1b2c3d4e5f60718293a4b5c6d7e8f901234567"
 
 
-class ThreadedFake:
-    """A FakeCalypso on an event loop in another thread, so main() can asyncio.run."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.fake: FakeCalypso = self.run(self._start())
-
-    async def _start(self) -> FakeCalypso:
-        fake = FakeCalypso(settle_delay=None)
-        fake.payout_step_delay = None
-        await fake.start()
-        await fake.fund("USDT", "100")
-        await fake.fund("ETH", "100")
-        return fake
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=10)
-
-    def close(self) -> None:
-        self.run(self.fake.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-
-@pytest.fixture
-def funded(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedFake]:
-    """A fake with 100 USDT, its CALYPSO_* variables set."""
-    threaded = ThreadedFake()
-    fake = threaded.fake
-    monkeypatch.setenv("CALYPSO_API_KEY", fake.api_key)
-    monkeypatch.setenv("CALYPSO_SECRET_KEY", fake.secret_key)
-    monkeypatch.setenv("CALYPSO_ACCOUNT", fake.account)
-    monkeypatch.setenv("CALYPSO_BASE_URL", fake.base_url)
-    try:
-        yield threaded
-    finally:
-        threaded.close()
-
-
 def test_payout_create_then_get_show_the_wire_fields(
-    funded: ThreadedFake, capsys: pytest.CaptureFixture[str]
+    threaded: ThreadedFake, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """create pays and shows the payout as invoice get shows an invoice; get shows it again."""
     argv = ["payout", "create", ADDRESS, "10.000000000000000001", "ETH", "--comment", "rent"]
@@ -76,12 +29,12 @@ def test_payout_create_then_get_show_the_wire_fields(
 
 
 def test_payout_get_json_prints_the_payout_object(
-    funded: ThreadedFake, capsys: pytest.CaptureFixture[str]
+    threaded: ThreadedFake, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--json prints one JSON object, exact amounts as JSON numbers."""
     assert main(["payout", "create", ADDRESS, "2.50", "USDT", "--json"]) == 0
     created = json.loads(capsys.readouterr().out)
-    funded.run(funded.fake.advance_payout(created["id"]))
+    threaded.run(threaded.fake.advance_payout(created["id"]))
     assert main(["payout", "get", created["id"], "--json"]) == 0
     out = capsys.readouterr().out
     shown = json.loads(out)
@@ -90,7 +43,7 @@ def test_payout_get_json_prints_the_payout_object(
 
 
 def test_a_refused_payout_exits_1_and_prints_its_key(
-    funded: ThreadedFake, capsys: pytest.CaptureFixture[str]
+    threaded: ThreadedFake, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """More than the balance: exit 1, the 016 error, and the key to try again with."""
     assert main(["payout", "create", ADDRESS, "1000", "USDT", "--idempotency-key", "big"]) == 1
@@ -102,11 +55,11 @@ def test_a_refused_payout_exits_1_and_prints_its_key(
 
 
 def test_a_float_like_or_bad_amount_is_a_usage_error(
-    funded: ThreadedFake, capsys: pytest.CaptureFixture[str]
+    threaded: ThreadedFake, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A bad amount is exit 2 before any call; an unknown payout is exit 1 (004)."""
     assert main(["payout", "create", ADDRESS, "ten", "USDT"]) == 2
     assert "amount must be a decimal number" in capsys.readouterr().err
     assert main(["payout", "get", "no-such-payout"]) == 1
     assert "[004]" in capsys.readouterr().err
-    assert funded.fake.calls_to("/api/v1/payout/create") == []
+    assert threaded.fake.calls_to("/api/v1/payout/create") == []

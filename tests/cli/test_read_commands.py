@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 import pytest
 
 from calypso_async._cli import main
-from tests.cli.test_payout_cli import ADDRESS, ThreadedFake
+from tests.cli.conftest import ThreadedFake
+from tests.cli.test_payout_cli import ADDRESS
 
 DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 """The one format plain output writes dates in: ISO 8601, UTC, to the second, with Z."""
@@ -26,21 +26,9 @@ class Served(NamedTuple):
 
 
 @pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+def served(threaded: ThreadedFake) -> Served:
     """A fake holding an invoice, a payout and a webhook subscription; CALYPSO_* set."""
-    threaded = ThreadedFake()
-    fake = threaded.fake
-    for var, value in (
-        ("CALYPSO_API_KEY", fake.api_key),
-        ("CALYPSO_SECRET_KEY", fake.secret_key),
-        ("CALYPSO_ACCOUNT", fake.account),
-        ("CALYPSO_BASE_URL", fake.base_url),
-    ):
-        monkeypatch.setenv(var, value)
-    try:
-        yield Served(threaded, *threaded.run(_fill(threaded)))
-    finally:
-        threaded.close()
+    return Served(threaded, *threaded.run(_fill(threaded)))
 
 
 async def _fill(threaded: ThreadedFake) -> tuple[str, str]:

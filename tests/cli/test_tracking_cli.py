@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,21 +11,7 @@ import pytest
 
 from calypso_async._cli import main
 from calypso_async.stores import SQLiteStore
-from tests.cli.test_payout_cli import ThreadedFake
-
-
-@pytest.fixture
-def threaded(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedFake]:
-    made = ThreadedFake()
-    fake = made.fake
-    monkeypatch.setenv("CALYPSO_API_KEY", fake.api_key)
-    monkeypatch.setenv("CALYPSO_SECRET_KEY", fake.secret_key)
-    monkeypatch.setenv("CALYPSO_ACCOUNT", fake.account)
-    monkeypatch.setenv("CALYPSO_BASE_URL", fake.base_url)
-    try:
-        yield made
-    finally:
-        made.close()
+from tests.cli.conftest import ThreadedFake
 
 
 def invoice_id(threaded: ThreadedFake) -> str:

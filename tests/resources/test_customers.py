@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 from aioresponses import aioresponses
-from aioresponses.core import RequestCall
-from yarl import URL
 
 from calypso_async import (
     CalypsoClient,
@@ -18,8 +16,8 @@ from calypso_async import (
     ServerError,
     TransactionState,
 )
-from calypso_async._core.json import loads
 from tests.conftest import BASE_URL, load_fixture, load_fixture_json
+from tests.resources.wire import payload_of, sent
 
 CREATE = "/api/v1/customer-purse/customer/create"
 UPDATE = "/api/v1/customer-purse/customer/update"
@@ -27,14 +25,6 @@ ADDRESS = "/api/v1/customer-purse/address/get"
 TRANSACTION = "/api/v1/customer-purse/transaction/get"
 FIND = "/api/v1/customer-purse/transaction/find"
 CUSTOMER_ID = "5f0c2b9e-8d1a-4c3e-9b7f-2a6d4e8c1f30"
-
-
-def sent(mock_api: aioresponses, path: str) -> list[RequestCall]:
-    return list(mock_api.requests.get(("POST", URL(BASE_URL + path)), []))
-
-
-def payload_of(call: RequestCall) -> Any:
-    return loads(call.kwargs["data"])["payload"]
 
 
 def transaction(number: int) -> dict[str, Any]:

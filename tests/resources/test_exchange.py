@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from aioresponses import aioresponses
 from aioresponses.core import RequestCall
-from yarl import URL
 
 from calypso_async import (
     BadRequestError,
@@ -23,6 +22,7 @@ from calypso_async import (
 )
 from calypso_async._core.json import loads
 from tests.conftest import BASE_URL, load_fixture
+from tests.resources.wire import sent
 
 PAIRS = "/api/v1/exchange/pairs"
 PRE_CALCULATE = "/api/v1/exchange/pre-calculate"
@@ -30,10 +30,6 @@ LIMIT = "/api/v1/exchange/limit"
 RATE = "/api/v1/exchange/average-rate"
 CREATE = "/api/v1/exchange/create"
 GET = "/api/v1/exchange/get"
-
-
-def sent(mock_api: aioresponses, path: str) -> list[RequestCall]:
-    return list(mock_api.requests.get(("POST", URL(BASE_URL + path)), []))
 
 
 def body_of(call: RequestCall) -> Any:

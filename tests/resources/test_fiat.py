@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from aioresponses import aioresponses
 from aioresponses.core import RequestCall
-from yarl import URL
 
 from calypso_async import (
     CalypsoClient,
@@ -20,14 +19,11 @@ from calypso_async import (
 )
 from calypso_async._core.json import loads
 from tests.conftest import BASE_URL, load_fixture
+from tests.resources.wire import sent
 
 ORDER = "/api/v1/fiat/order"
 METHOD = "/api/v1/fiat/method"
 GEO = "/api/v1/fiat/geo"
-
-
-def sent(mock_api: aioresponses, path: str) -> list[RequestCall]:
-    return list(mock_api.requests.get(("POST", URL(BASE_URL + path)), []))
 
 
 def body_of(call: RequestCall) -> Any:

@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import aioresponses
-from aioresponses.core import RequestCall
 from yarl import URL
 
 from calypso_async import (
@@ -30,24 +29,13 @@ from calypso_async import (
 )
 from calypso_async._core.json import loads
 from tests.conftest import BASE_URL, FakeTime, load_fixture
+from tests.resources.wire import api, payload_of, sent
 
 INVOICE = "/api/v1/invoice"
 INVOICE_ID = "d9732536-acdd-41bd-87c3-ec40aeeb6a37"
 INVOICE_BODY = load_fixture("invoice_single_overpay.json")
 
 MakeClient = Callable[..., CalypsoClient]
-
-
-def api(path: str) -> str:
-    return BASE_URL + path
-
-
-def sent(mock_api: aioresponses, path: str) -> list[RequestCall]:
-    return list(mock_api.requests.get(("POST", URL(api(path))), []))
-
-
-def payload_of(call: RequestCall) -> Any:
-    return loads(call.kwargs["data"])["payload"]
 
 
 def invoice_body(state: str) -> str:

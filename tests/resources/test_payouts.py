@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 from aioresponses import aioresponses
-from aioresponses.core import RequestCall
-from yarl import URL
 
 from calypso_async import (
     BadRequestError,
@@ -28,9 +26,9 @@ from calypso_async import (
     WaitTimeoutError,
     Withdrawal,
 )
-from calypso_async._core.json import loads
 from calypso_async._resources.payouts import MAX_RECIPIENTS
-from tests.conftest import BASE_URL, FakeTime, load_fixture
+from tests.conftest import FakeTime, load_fixture
+from tests.resources.wire import api, payload_of, sent
 
 PAYOUT = "/api/v1/payout"
 CREATE = "/api/v1/payout/create"
@@ -38,18 +36,6 @@ MASS_CREATE = "/api/v1/payout/mass/create"
 PAYOUT_ID = "3f1f7a2e-1c4b-4a3e-9b0e-5d2c8e7f6a10"
 PAYOUT_BODY = load_fixture("payout.json")
 ADDRESS = "0x8f1b2c3d4e5f60718293a4b5c6d7e8f901234567"
-
-
-def api(path: str) -> str:
-    return BASE_URL + path
-
-
-def sent(mock_api: aioresponses, path: str) -> list[RequestCall]:
-    return list(mock_api.requests.get(("POST", URL(api(path))), []))
-
-
-def payload_of(call: RequestCall) -> Any:
-    return loads(call.kwargs["data"])["payload"]
 
 
 def payout_body(state: str) -> str:

@@ -9,7 +9,6 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 from aioresponses.core import RequestCall
-from yarl import URL
 
 from calypso_async import (
     AuthenticationError,
@@ -25,19 +24,12 @@ from calypso_async import (
     sign,
 )
 from calypso_async._core.json import loads
-from tests.conftest import BASE_URL, SECRET_KEY, load_fixture
+from tests.conftest import SECRET_KEY, load_fixture
+from tests.resources.wire import api, sent
 
 WEBHOOK = "/api/v1/subscription/webhook"
 CREATE = "/api/v1/subscription/webhook/create"
 HOOK_URL = "https://shop.example/calypso/webhook"
-
-
-def api(path: str) -> str:
-    return BASE_URL + path
-
-
-def sent(mock_api: aioresponses, path: str, method: str = "POST") -> list[RequestCall]:
-    return list(mock_api.requests.get((method, URL(api(path))), []))
 
 
 def body_of(call: RequestCall) -> Any:
